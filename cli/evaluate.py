@@ -1,0 +1,61 @@
+"""`memqa evaluate`: per-task test accuracy of saved readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from memqa_cli.console import console, guarded
+from memqa_cli.download import ensure_data_dir
+from memqa_cli.options import DataDir, DataSet, Device, Tasks
+
+FORMATS = ("table", "json", "markdown")
+
+
+@guarded
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="A saved reader, or a run folder of task<N>/ readers.")],
+    tasks: Tasks = None,
+    data: DataSet = "en",
+    data_dir: DataDir = None,
+    test_file: Annotated[Optional[Path], typer.Option("--test-file", help="Evaluate on any bAbI-format file.",
+                                                      show_default=False)] = None,
+    format: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the json/markdown here.",
+                                                   show_default=False)] = None,
+    device: Device = "cpu",
+) -> None:
+    """Evaluate readers on the official bAbI test files: accuracy, error and pass (>= 95%) per task."""
+    from memqa.data.babi import parse_task_range
+    from memqa.errors import ConfigError
+    from memqa.evaluate import evaluate_file, evaluate_tasks
+    from memqa.pipeline import resolve_device
+
+    if format not in FORMATS:
+        raise ConfigError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
+    device = resolve_device(device)
+    if test_file is not None:
+        report = evaluate_file(path, test_file, device=device)
+    else:
+        task_ids = parse_task_range(tasks) if tasks else None
+        report = evaluate_tasks(path, task_ids, data_dir=ensure_data_dir(data_dir), data=data, device=device)
+    text = {"json": report.to_json, "markdown": report.to_markdown}.get(format)
+    if text is not None:
+        if output:
+            output.write_text(text() + "\n", encoding="utf-8")
+            console.print(f"wrote {output}")
+        else:
+            print(text())
+        return
+    table = Table(title=f"bAbI test results ({data})" if test_file is None else f"results on {test_file}")
+    for column in ("task", "questions", "accuracy %", "error %", "passed"):
+        table.add_column(column, justify="right")
+    for score in report.scores:
+        table.add_row(score.task, str(score.questions), f"{100 * score.accuracy:.1f}", f"{score.error:.1f}",
+                      "[green]yes[/]" if score.passed else "[red]no[/]")
+    table.add_section()
+    table.add_row("mean", "", "", f"{report.mean_error:.1f}", f"{report.failed} failed")
+    console.print(table)

@@ -1,0 +1,17 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+DataDir = Annotated[Optional[Path], typer.Option(
+    "--data-dir", help="Folder holding the bAbI tasks (en/, en-10k/). Default: $MEMQA_BABI_DIR, then data/.",
+    show_default=False)]
+DataSet = Annotated[str, typer.Option("--data", help="bAbI set: en (1k questions a task) or en-10k.")]
+Tasks = Annotated[Optional[str], typer.Option("--tasks", help="Tasks, e.g. 1-20 or 1,2,5.", show_default=False)]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+Threads = Annotated[int, typer.Option(
+    "--threads", help="CPU threads for torch. Memory networks are small: one thread is fastest and lets runs share cores.")]

@@ -1,0 +1,119 @@
+"""`memqa train`: train readers on bAbI tasks or a file of your own, with a live progress bar."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from memqa_cli.console import console, guarded, note
+from memqa_cli.download import ensure_data_dir
+from memqa_cli.options import DataDir, DataSet, Device, Tasks, Threads
+
+_Opt = typer.Option
+
+
+@guarded
+def train(
+    out: Annotated[Path, _Opt("--out", help="Folder for the reader (per-task readers go in OUT/task<N>/).")],
+    reader: Annotated[str, _Opt("--reader", help="Reader kind: memn2n.")] = "memn2n",
+    task: Annotated[Optional[int], _Opt("--task", help="One bAbI task, 1-20.", show_default=False)] = None,
+    tasks: Tasks = None,
+    joint: Annotated[bool, _Opt("--joint", help="One reader for all --tasks at once (paper §4.2 joint schedule).")] = False,
+    data: DataSet = "en",
+    data_dir: DataDir = None,
+    train_file: Annotated[Optional[Path], _Opt("--train-file", help="Train on any bAbI-format file.", show_default=False)] = None,
+    test_file: Annotated[Optional[Path], _Opt("--test-file", help="Score the reader on this file.", show_default=False)] = None,
+    epochs: Annotated[Optional[int], _Opt("--epochs", help="Epochs after linear start [100; joint 60].", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32]", show_default=False)] = None,
+    learning_rate: Annotated[Optional[float], _Opt("--lr", help="[0.01]", show_default=False)] = None,
+    linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [20; joint 30].", show_default=False)] = None,
+    hops: Annotated[Optional[int], _Opt("--hops", help="[3]", show_default=False)] = None,
+    embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50]", show_default=False)] = None,
+    encoding: Annotated[Optional[str], _Opt("--encoding", help="position or bow [position]", show_default=False)] = None,
+    temporal: Annotated[Optional[bool], _Opt("--temporal/--no-temporal", help="Temporal encoding [on].", show_default=False)] = None,
+    random_noise: Annotated[Optional[float], _Opt("--random-noise", help="Fraction of empty memories added in training [0.1].", show_default=False)] = None,
+    weight_tying: Annotated[Optional[str], _Opt("--weight-tying", help="adjacent or layerwise [adjacent]", show_default=False)] = None,
+    memory_size: Annotated[Optional[int], _Opt("--memory-size", help="Sentences kept in memory [50].", show_default=False)] = None,
+    repeats: Annotated[int, _Opt("--repeats", help="Train N seeded runs and keep the best on validation.")] = 1,
+    seed: Annotated[int, _Opt("--seed")] = 0,
+    device: Device = "cpu",
+    threads: Threads = 1,
+) -> None:
+    """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1"""
+    import torch
+
+    torch.set_num_threads(threads)
+    from memqa.data.babi import parse_task_range
+    from memqa.errors import ConfigError
+    from memqa.pipeline import TrainRequest, default_configs, train_readers
+
+    if train_file is None and test_file is not None:
+        raise ConfigError("--test-file needs --train-file (official tasks are scored on their own test files)")
+    if task is not None and tasks is not None:
+        raise ConfigError("give --task or --tasks, not both")
+    task_ids = tuple(parse_task_range(tasks)) if tasks else (task or 1,)
+    model_config, train_config = default_configs(joint)
+    encoder = _replace(model_config.encoder, embedding_dim=embedding_dim, encoding=encoding, temporal=temporal,
+                       memory_size=memory_size)
+    model_config = _replace(model_config, encoder=encoder, hops=hops, random_noise=random_noise,
+                            weight_tying=weight_tying, linear_start=None if linear_start_epochs is None else linear_start_epochs > 0)
+    train_config = _replace(train_config, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                            linear_start_epochs=linear_start_epochs, repeats=repeats, seed=seed)
+    if train_file is None:
+        data_dir = ensure_data_dir(data_dir)
+    request = TrainRequest(out=out, reader=reader, tasks=task_ids, joint=joint, data=data,
+                           data_dir=str(data_dir) if data_dir else None,
+                           train_file=str(train_file) if train_file else None,
+                           test_file=str(test_file) if test_file else None,
+                           model_config=model_config, train_config=train_config, device=device)
+    with _progress() as progress:
+        bars: dict[tuple[str, int], int] = {}
+        current = {"label": ""}
+
+        def on_start(label: str) -> None:
+            current["label"] = label
+
+        def on_epoch(repeat: int, record, total: int) -> None:
+            key = (current["label"], repeat)
+            if key not in bars:
+                name = current["label"] + (f" run {repeat + 1}/{repeats}" if repeats > 1 else "")
+                bars[key] = progress.add_task(name, total=total, loss=0.0, train=0.0, valid=0.0)
+            progress.update(bars[key], completed=record.epoch, loss=record.train_loss,
+                            train=100 * record.train_accuracy, valid=100 * record.valid_accuracy)
+
+        trained = train_readers(request, on_start=on_start, on_epoch=on_epoch)
+    _report(trained)
+
+
+def _replace(config, **changes):
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+                    TextColumn("loss {task.fields[loss]:.3f}"), TextColumn("train {task.fields[train]:5.1f}%"),
+                    TextColumn("valid {task.fields[valid]:5.1f}%"), TimeElapsedColumn(), console=console)
+
+
+def _report(trained) -> None:
+    table = Table(title="trained readers")
+    for column in ("reader", "best epoch", "train %", "valid %", "test %", "seconds", "saved to"):
+        table.add_column(column, justify="left" if column in ("reader", "saved to") else "right")
+    for item in trained:
+        best = item.result.best
+        test = "-" if item.test_accuracy is None else f"{100 * item.test_accuracy:.1f}"
+        table.add_row(item.label, str(item.result.best_epoch), f"{100 * best.train_accuracy:.1f}",
+                      f"{100 * best.valid_accuracy:.1f}", test, f"{item.result.seconds:.1f}", str(item.path))
+    console.print(table)
+    stopped = next((t.result.stopped for t in trained if t.result.stopped), None)
+    if stopped == "interrupted":
+        note("training was interrupted; the best epoch so far was saved")
+    elif stopped == "diverged":
+        note("the loss became NaN (try a smaller --lr); the best epoch before that was saved")
+    if not trained:
+        note("stopped before the first epoch ended; nothing was saved")

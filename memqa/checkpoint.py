@@ -1,0 +1,135 @@
+"""A saved reader is one self-contained folder (the Hugging Face convention):
+
+  config.json        format version, reader kind, its config, training facts and scores
+  model.safetensors  the weights (never pickled code)
+  vocab.json         words and answer labels
+  README.md          a short model card
+
+Loading is strict: each way a folder can be wrong is one CheckpointError naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from memqa.config import from_dict, to_dict
+from memqa.data.vocab import Vocab
+from memqa.errors import CheckpointError, ConfigError
+from memqa.models.base import ReaderModel
+from memqa.models.registry import READERS, build_model
+
+FORMAT_VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, CARD_FILE = "config.json", "model.safetensors", "vocab.json", "README.md"
+_TOP_LEVEL_KEYS = {"format_version", "reader", "model", "info"}
+
+
+def save_reader(path: str | os.PathLike, model: ReaderModel, vocab: Vocab, info: dict[str, Any]) -> Path:
+    """Write the folder atomically: a temporary sibling is filled, then renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        config = {"format_version": FORMAT_VERSION, "reader": model.kind, "model": to_dict(model.config), "info": info}
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+        save_file(state, str(staging / WEIGHTS_FILE), metadata={"reader": model.kind})
+        vocab.save(staging / VOCAB_FILE)
+        (staging / CARD_FILE).write_text(model_card(model.kind, config["model"], info), encoding="utf-8")
+        _replace_dir(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    if target.exists():
+        if not (target / CONFIG_FILE).exists() and any(target.iterdir()):
+            raise CheckpointError(f"{target}: exists and is not a saved reader; choose another --out folder")
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)
+
+
+def load_reader_files(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ReaderModel, Vocab, dict]:
+    """(model in eval mode, vocab, info) from a saved folder; raises CheckpointError on any mismatch."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such reader folder; train one with `memqa train --out {path}`")
+    config = _read_config(path / CONFIG_FILE)
+    vocab = Vocab.load(path / VOCAB_FILE)
+    kind = config["reader"]
+    try:
+        model_config = from_dict(READERS[kind].config_class, config["model"], where=f"{path / CONFIG_FILE}: model")
+        model = build_model(kind, model_config, vocab.num_words, vocab.num_answers)
+    except ConfigError as error:
+        raise CheckpointError(str(error)) from None
+    _load_weights(model, path / WEIGHTS_FILE, path / VOCAB_FILE)
+    return model.to(device).eval(), vocab, config["info"]
+
+
+def _read_config(file: Path) -> dict:
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{file}: missing; this folder is not a saved memqa reader") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{file}: not valid JSON ({error}); the file is damaged") from None
+    if not isinstance(config, dict) or set(config) != _TOP_LEVEL_KEYS:
+        found = sorted(config) if isinstance(config, dict) else type(config).__name__
+        raise CheckpointError(f"{file}: expected keys {sorted(_TOP_LEVEL_KEYS)}, found {found}")
+    version = config["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{file}: format version {version} is newer than this memqa reads ({FORMAT_VERSION}); "
+                              "upgrade memqa")
+    if config["reader"] not in READERS:
+        raise CheckpointError(f"{file}: unknown reader kind {config['reader']!r}; known: {', '.join(sorted(READERS))}")
+    return config
+
+
+def _load_weights(model: ReaderModel, file: Path, vocab_file: Path) -> None:
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing; the reader folder has no weights")
+    try:
+        state = load_file(str(file))
+    except Exception as error:  # safetensors raises several types for damaged files
+        raise CheckpointError(f"{file}: damaged or not a safetensors file ({str(error).splitlines()[0][:120]})") from None
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{file}: weights do not match a {model.kind} reader (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]})")
+    for name, tensor in expected.items():
+        if state[name].shape != tensor.shape:
+            culprit = vocab_file if "embedding" in name or name.startswith("answer") else file
+            raise CheckpointError(f"{culprit}: does not match the weights ({name} has shape {tuple(state[name].shape)}, "
+                                  f"the config and vocabulary need {tuple(tensor.shape)})")
+        if not torch.isfinite(state[name]).all():
+            raise CheckpointError(f"{file}: {name} holds NaN or infinite values; the weights are damaged")
+    model.load_state_dict(state, strict=True)
+
+
+def model_card(kind: str, model_config: dict, info: dict) -> str:
+    """The README.md of a saved reader: what it is, how it was trained, how well it does."""
+    lines = [f"# memqa {kind} reader", "",
+             f"Trained on bAbI task(s) {info.get('tasks', '?')} ({info.get('data', '?')}) with memqa.", "",
+             "```python", "from memqa import load_reader", "reader = load_reader('<this folder>')",
+             "reader.answer('Mary went to the kitchen.', 'Where is Mary?')", "```", "",
+             "## Scores", "", "| split | accuracy |", "|---|---|"]
+    for split, accuracy in sorted(info.get("scores", {}).items()):
+        lines.append(f"| {split} | {100 * accuracy:.1f}% |")
+    lines += ["", "## Configuration", "", "```json", json.dumps(model_config, indent=2, sort_keys=True), "```", ""]
+    if "command" in info:
+        lines += ["Made by:", "", f"    {info['command']}", ""]
+    return "\n".join(lines)

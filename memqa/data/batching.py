@@ -1,0 +1,141 @@
+"""Examples -> padded id tensors, once per data set; batches are index slices of those.
+
+Stories are stored oldest sentence first, left-aligned in S memory slots; a story longer than
+the memory keeps its most recent `memory_size` sentences (Sukhbaatar et al. 2015 §4.1) and its
+supporting-fact indices are shifted to match (facts that fell out are dropped).
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from memqa.data.babi import Example
+from memqa.data.vocab import PAD_ID, UnknownPolicy, Vocab
+
+NO_ANSWER = -1  # answer id of a test answer the reader never saw (always counted wrong)
+NO_FACT = -1  # padding in supporting_ids
+
+
+class MemqaWarning(UserWarning):
+    """Something the user should know about their data that is not an error."""
+
+
+class Batch(NamedTuple):
+    """B questions. Shapes: story_ids (B, S, W), memory_mask (B, S) True = a real sentence,
+    question_ids (B, Wq), answer_ids (B,), supporting_ids (B, F) memory slots, NO_FACT padded."""
+
+    story_ids: Tensor
+    memory_mask: Tensor
+    question_ids: Tensor
+    answer_ids: Tensor
+    supporting_ids: Tensor
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(*(t.to(device) for t in self))
+
+    @property
+    def story_lengths(self) -> Tensor:
+        return self.memory_mask.sum(dim=1)  # (B,)
+
+
+@dataclass
+class EncodedSet:
+    """A whole data set as padded tensors (N questions); `batch(index)` slices it."""
+
+    tensors: Batch
+    truncated_stories: int = 0
+    unknown_words: frozenset[str] = frozenset()
+
+    def __len__(self) -> int:
+        return self.tensors.answer_ids.shape[0]
+
+    def batch(self, index: Tensor | slice) -> Batch:
+        """Rows `index`, with memory slots trimmed to the longest story among them."""
+        rows = Batch(*(t[index] for t in self.tensors))
+        longest = max(int(rows.memory_mask.sum(dim=1).max()), 1)
+        if longest < rows.memory_mask.shape[1]:
+            rows = rows._replace(story_ids=rows.story_ids[:, :longest], memory_mask=rows.memory_mask[:, :longest])
+        return rows
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None):
+        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        for start in range(0, len(self), batch_size):
+            yield self.batch(order[start : start + batch_size])
+
+
+def encode_examples(examples: Sequence[Example], vocab: Vocab, memory_size: int,
+                    unknown: UnknownPolicy = "ignore") -> EncodedSet:
+    """Encode `examples`; unknown words are dropped (or raise, under unknown="error")."""
+    if not examples:
+        raise ValueError("encode_examples needs at least one example")
+    stories, questions, unknown_words, truncated = [], [], set(), 0
+    for example in examples:
+        sentences = example.story[-memory_size:]
+        truncated += len(example.story) > memory_size
+        story = []
+        for sentence in sentences:
+            ids, missing = vocab.word_ids(sentence, unknown)
+            story.append(ids)
+            unknown_words.update(missing)
+        ids, missing = vocab.word_ids(example.question, unknown)
+        unknown_words.update(missing)
+        stories.append(story)
+        questions.append(ids)
+    if truncated:
+        warnings.warn(f"{truncated} of {len(examples)} stories are longer than the memory ({memory_size} sentences); "
+                      "they keep their most recent sentences", MemqaWarning, stacklevel=2)
+    tensors = Batch(*_story_tensors(stories), _pad_rows(questions),
+                    torch.tensor([vocab.answer_id(e.answer) if vocab.has_answer(e.answer) else NO_ANSWER
+                                  for e in examples], dtype=torch.long),
+                    _supporting_tensor(examples, memory_size))
+    return EncodedSet(tensors, truncated, frozenset(unknown_words))
+
+
+def _story_tensors(stories: list[list[list[int]]]) -> tuple[Tensor, Tensor]:
+    slots = max(max(len(story) for story in stories), 1)
+    words = max((len(s) for story in stories for s in story), default=1) or 1
+    story_ids = np.full((len(stories), slots, words), PAD_ID, dtype=np.int64)  # (N, S, W)
+    memory_mask = np.zeros((len(stories), slots), dtype=bool)  # (N, S)
+    for n, story in enumerate(stories):
+        memory_mask[n, : len(story)] = True
+        for s, sentence in enumerate(story):
+            story_ids[n, s, : len(sentence)] = sentence
+    return torch.from_numpy(story_ids), torch.from_numpy(memory_mask)
+
+
+def _pad_rows(rows: list[list[int]]) -> Tensor:
+    width = max(max((len(r) for r in rows), default=1), 1)
+    out = np.full((len(rows), width), PAD_ID, dtype=np.int64)  # (N, Wq)
+    for n, row in enumerate(rows):
+        out[n, : len(row)] = row
+    return torch.from_numpy(out)
+
+
+def _supporting_tensor(examples: Sequence[Example], memory_size: int) -> Tensor:
+    kept = []
+    for example in examples:
+        dropped = max(len(example.story) - memory_size, 0)
+        kept.append([slot - dropped for slot in example.supporting if slot >= dropped])
+    width = max(max((len(k) for k in kept), default=1), 1)
+    out = np.full((len(examples), width), NO_FACT, dtype=np.int64)  # (N, F)
+    for n, slots in enumerate(kept):
+        out[n, : len(slots)] = slots
+    return torch.from_numpy(out)
+
+
+def split_train_valid(examples: Sequence[Example], valid_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """A seeded random split of the training questions (§4.1: 10% held out for validation)."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_valid = max(1, round(len(examples) * valid_fraction)) if len(examples) > 1 else 0
+    valid = sorted(order[:n_valid])
+    train = sorted(order[n_valid:])
+    return [examples[i] for i in train], [examples[i] for i in valid]

@@ -1,0 +1,107 @@
+"""Per-task test accuracy of saved readers: the bAbI results table (accuracy, error, pass)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from memqa.checkpoint import CONFIG_FILE
+from memqa.data.babi import load_task, read_babi_file
+from memqa.errors import CheckpointError
+from memqa.reader import load_reader
+
+# Weston et al. 2015 §4: a task is passed at >= 95% accuracy ("failed" = error > 5%).
+PASS_ACCURACY = 0.95
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    task: str  # "1".."20" or a file name
+    accuracy: float
+    questions: int
+    reader: str  # the folder the reader was loaded from
+
+    @property
+    def error(self) -> float:
+        return 100.0 * (1.0 - self.accuracy)
+
+    @property
+    def passed(self) -> bool:
+        return self.accuracy >= PASS_ACCURACY
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    scores: tuple[TaskScore, ...]
+
+    @property
+    def mean_error(self) -> float:
+        return sum(s.error for s in self.scores) / max(len(self.scores), 1)
+
+    @property
+    def failed(self) -> int:
+        return sum(not s.passed for s in self.scores)
+
+    def to_json(self) -> str:
+        rows = [{**asdict(s), "error": round(s.error, 2), "passed": s.passed} for s in self.scores]
+        return json.dumps({"tasks": rows, "mean_error": round(self.mean_error, 2), "failed": self.failed}, indent=2)
+
+    def to_markdown(self) -> str:
+        lines = ["| task | questions | accuracy (%) | error (%) | passed |", "|---|---:|---:|---:|:---:|"]
+        for s in self.scores:
+            lines.append(f"| {s.task} | {s.questions} | {100 * s.accuracy:.1f} | {s.error:.1f} | {'yes' if s.passed else 'no'} |")
+        lines.append(f"| **mean error** | | | **{self.mean_error:.1f}** | {self.failed} failed |")
+        return "\n".join(lines)
+
+
+def find_readers(path: str | os.PathLike) -> dict[int | None, Path]:
+    """A reader folder -> {None: path}; a run folder of per-task readers (task1/, task2/, ...) ->
+    {task: folder}."""
+    path = Path(path)
+    if (path / CONFIG_FILE).is_file():
+        return {None: path}
+    found = {int(p.name[4:]): p for p in path.glob("task*") if p.name[4:].isdigit() and (p / CONFIG_FILE).is_file()}
+    if not found:
+        raise CheckpointError(f"{path}: neither a saved reader (no {CONFIG_FILE}) nor a folder of task<N>/ readers")
+    return dict(sorted(found.items()))
+
+
+def evaluate_tasks(path: str | os.PathLike, tasks: Sequence[int] | None = None, *, data_dir=None, data: str = "en",
+                   device: str = "cpu", on_task: Callable[[TaskScore], None] | None = None) -> EvaluationReport:
+    """Evaluate the reader(s) at `path` on the official test files of `tasks`.
+
+    A single reader is evaluated on `tasks` (default: the tasks it was trained on); a run folder
+    of per-task readers evaluates each on its own task (restricted to `tasks` when given)."""
+    readers = find_readers(path)
+    if None in readers:
+        reader = load_reader(readers[None], device)
+        plan = [(task, reader, readers[None]) for task in (tasks or reader.info.get("tasks") or [])]
+        if not plan:
+            raise CheckpointError(f"{path}: the reader does not say which tasks it was trained on; pass --tasks")
+    else:
+        chosen = [t for t in readers if tasks is None or t in tasks]
+        missing = sorted(set(tasks or ()) - set(readers))
+        if missing:
+            raise CheckpointError(f"{path}: no reader for task(s) {missing} (found task folders {sorted(readers)})")
+        plan = [(task, load_reader(readers[task], device), readers[task]) for task in chosen]
+    scores = []
+    for task, reader, folder in plan:
+        examples = load_task(task, "test", data_dir=data_dir, data=data)
+        score = TaskScore(str(task), reader.evaluate(examples), len(examples), str(folder))
+        scores.append(score)
+        if on_task:
+            on_task(score)
+    return EvaluationReport(tuple(scores))
+
+
+def evaluate_file(path: str | os.PathLike, test_file: str | os.PathLike, device: str = "cpu") -> EvaluationReport:
+    """Evaluate one saved reader on any bAbI-format file."""
+    readers = find_readers(path)
+    if None not in readers:
+        raise CheckpointError(f"{path}: holds several task readers; pass one of its task<N>/ folders with --test-file")
+    reader = load_reader(readers[None], device)
+    examples = read_babi_file(test_file)
+    return EvaluationReport((TaskScore(Path(test_file).name, reader.evaluate(examples), len(examples), str(path)),))

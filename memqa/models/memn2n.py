@@ -1,0 +1,94 @@
+"""End-to-End Memory Network (Sukhbaatar, Szlam, Weston, Fergus 2015), equation for equation.
+
+  u^1   = B q                                   (§2.1, question embedding)
+  p_i   = softmax(u^kᵀ m_i),  m_i = A^k x_i     (eq. 1)
+  o^k   = Σ_i p_i c_i,        c_i = C^k x_i     (eq. 2)
+  u^k+1 = u^k + o^k  (adjacent)  or  H u^k + o^k  (layer-wise)   (§2.2)
+  â     = softmax(W u^K+1)                      (eq. 3)
+
+Adjacent tying (§2.2): A^k+1 = C^k and B = A^1, so K hops need K + 1 embedding matrices.
+Layer-wise tying: A^1 = ... = A^K, C^1 = ... = C^K, a separate B and the linear map H.
+The answer matrix W scores the answer vocabulary (comma-joined answers are single labels),
+so it is not tied to C^K as in the paper, which predicts single words only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from memqa.config import MemN2NConfig, TrainConfig
+from memqa.data.batching import Batch
+from memqa.models.base import Phase, ReaderModel, ReaderOutput
+from memqa.nn.encoder import StoryEncoder, noisy_slot_ages, slot_ages
+
+
+class MemN2N(ReaderModel):
+    kind = "memn2n"
+    config_class = MemN2NConfig
+
+    def __init__(self, config: MemN2NConfig, num_words: int, num_answers: int):
+        super().__init__()
+        self.config = config
+        enc, dim = config.encoder, config.encoder.embedding_dim
+        if config.weight_tying == "adjacent":
+            # embeddings[0] = B = A^1, embeddings[k] = C^k = A^k+1
+            self.embeddings = nn.ModuleList(StoryEncoder(enc, num_words) for _ in range(config.hops + 1))
+            self.hop_map = None
+        else:
+            # embeddings = [B, A, C] shared by every hop, with H mapping u between hops
+            self.embeddings = nn.ModuleList(StoryEncoder(enc, num_words) for _ in range(3))
+            self.hop_map = nn.Linear(dim, dim, bias=False)
+            nn.init.normal_(self.hop_map.weight, std=enc.init_std)
+        self.answer = nn.Linear(dim, num_answers, bias=False)  # W of eq. 3
+        nn.init.normal_(self.answer.weight, std=enc.init_std)
+        self.softmax_attention = True  # False during linear start (§4.2)
+
+    def _memory_encoders(self, hop: int) -> tuple[int, int]:
+        """Indices into self.embeddings of (A^hop, C^hop), hop counted from 0."""
+        return (hop, hop + 1) if self.hop_map is None else (1, 2)
+
+    def forward(self, batch: Batch) -> ReaderOutput:
+        """batch.story_ids (B, S, W), memory_mask (B, S), question_ids (B, Wq) -> logits (B, A), attention (B, K, S)."""
+        memory_mask = batch.memory_mask  # (B, S)
+        if self.training and self.config.random_noise > 0:
+            ages = noisy_slot_ages(memory_mask, self.config.random_noise, self.config.encoder.memory_size - 1)
+        else:
+            ages = slot_ages(memory_mask)  # (B, S)
+        needed = sorted({i for hop in range(self.config.hops) for i in self._memory_encoders(hop)})
+        memories = {i: self.embeddings[i](batch.story_ids, ages) for i in needed}  # each (B, S, D)
+        controller = self.embeddings[0].encode_words(batch.question_ids)  # u^1: (B, D)
+        attention = []
+        for hop in range(self.config.hops):
+            input_index, output_index = self._memory_encoders(hop)
+            scores = torch.einsum("bsd,bd->bs", memories[input_index], controller)  # u^kᵀ m_i: (B, S)
+            weights = self._attend(scores, memory_mask)  # p: (B, S)
+            read = torch.einsum("bs,bsd->bd", weights, memories[output_index])  # o^k: (B, D)
+            controller = (controller if self.hop_map is None else self.hop_map(controller)) + read  # u^k+1: (B, D)
+            if self.config.relu:
+                controller = F.relu(controller)
+            attention.append(weights)
+        return ReaderOutput(self.answer(controller), torch.stack(attention, dim=1))  # (B, A), (B, K, S)
+
+    def _attend(self, scores: Tensor, memory_mask: Tensor) -> Tensor:
+        """scores, memory_mask: (B, S) -> (B, S) attention; linear (no softmax) during linear start."""
+        if not self.softmax_attention:
+            return scores * memory_mask  # (B, S)
+        return scores.masked_fill(~memory_mask, -torch.inf).softmax(dim=1)  # (B, S)
+
+    def loss(self, batch: Batch, output: ReaderOutput) -> Tensor:
+        """Cross-entropy summed, not averaged, over the batch (§4.2)."""
+        return F.cross_entropy(output.logits, batch.answer_ids, reduction="sum", ignore_index=-1)
+
+    def phases(self, train: TrainConfig) -> list[Phase]:
+        """Linear start (§4.2) as run by the authors' code: `linear_start_epochs` without softmax at
+        lr 0.005, then the full schedule, which also starts at 0.005 (config_babi.m)."""
+        if not self.config.linear_start or train.linear_start_epochs == 0:
+            return super().phases(train)
+        lr = train.linear_start_learning_rate
+        return [Phase("linear start", train.linear_start_epochs, lr, train.linear_start_epochs + 1, 1.0),
+                Phase("train", train.epochs, lr, train.decay_every, train.decay_factor)]
+
+    def enter_phase(self, phase: Phase) -> None:
+        self.softmax_attention = phase.name != "linear start"

@@ -1,0 +1,22 @@
+"""Reader kinds by name: the CLI's --reader and a saved reader's config.json use these."""
+
+from __future__ import annotations
+
+from memqa.errors import ConfigError
+from memqa.models.base import ReaderModel
+from memqa.models.memn2n import MemN2N
+
+READERS: dict[str, type[ReaderModel]] = {MemN2N.kind: MemN2N}
+
+
+def reader_class(kind: str) -> type[ReaderModel]:
+    if kind not in READERS:
+        raise ConfigError(f"unknown reader {kind!r}; choose one of {', '.join(sorted(READERS))}")
+    return READERS[kind]
+
+
+def build_model(kind: str, config, num_words: int, num_answers: int) -> ReaderModel:
+    cls = reader_class(kind)
+    if not isinstance(config, cls.config_class):
+        raise ConfigError(f"a {kind} reader needs a {cls.config_class.__name__}, got {type(config).__name__}")
+    return cls(config, num_words, num_answers)

@@ -1,0 +1,100 @@
+"""StoryEncoder: the one embedding layer every reader uses.
+
+A sentence x_i = (x_i1 .. x_iJ) becomes m_i = sum_j l_j * A x_ij + T_A(i)
+(Sukhbaatar et al. 2015 §4.1): word embedding A, position encoding l_j (or all-ones
+for bag of words), and a learned temporal row T_A(i) indexed by the sentence's age.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from memqa.config import EncoderConfig
+from memqa.data.vocab import PAD_ID
+
+
+def position_encoding(lengths: Tensor, width: int, dim: int) -> Tensor:
+    """The weights l_kj = (1 - j/J) - (k/d)(1 - 2j/J) of Sukhbaatar et al. 2015 §4.1.
+
+    lengths: (...) words J in each sentence (its own length, not the padded width).
+    Returns (..., W, D): row j-1, column k-1 holds l_kj for word j, embedding component k.
+    Entries past a sentence's length are meaningless; those words embed to zero (PAD).
+    """
+    j = torch.arange(1, width + 1, dtype=torch.float32, device=lengths.device)[:, None]  # (W, 1)
+    k = torch.arange(1, dim + 1, dtype=torch.float32, device=lengths.device)  # (D,)
+    J = lengths.clamp(min=1).to(torch.float32)[..., None, None]  # (..., 1, 1)
+    return (1 - j / J) - (k / dim) * (1 - 2 * j / J)  # (..., W, D)
+
+
+def slot_ages(memory_mask: Tensor) -> Tensor:
+    """Temporal index of each slot: 0 for the most recent sentence (§4.1 indexes in reverse).
+
+    memory_mask: (B, S), sentences left-aligned oldest first. Returns (B, S) long; padding gets 0."""
+    lengths = memory_mask.sum(dim=1, keepdim=True)  # (B, 1)
+    slots = torch.arange(memory_mask.shape[1], device=memory_mask.device)  # (S,)
+    return (lengths - 1 - slots).clamp(min=0) * memory_mask  # (B, S)
+
+
+def noisy_slot_ages(memory_mask: Tensor, noise: float, max_age: int) -> Tensor:
+    """Random noise (RN, §4.1): "randomly add 10% of empty memories to the stories".
+
+    As in the authors' code (randomize_time): a story of n sentences gets nblank ~ U{0..ceil(noise*n)-1}
+    empty time slots, and its sentences take a sorted random n of the n + nblank ages
+    (clipped to max_age). memory_mask: (B, S). Returns (B, S) long."""
+    B, S = memory_mask.shape
+    extra = math.ceil(noise * S)
+    if extra == 0:
+        return slot_ages(memory_mask)
+    lengths = memory_mask.sum(dim=1)  # (B,)
+    limit = torch.ceil(noise * lengths.float()).clamp(min=1)  # (B,)
+    blanks = (torch.rand(B, device=memory_mask.device) * limit).long()  # (B,) in 0..ceil(noise*n)-1
+    positions = torch.arange(S + extra, device=memory_mask.device)  # (S+E,)
+    keys = torch.rand(B, S + extra, device=memory_mask.device)  # (B, S+E)
+    keys = keys.masked_fill(positions >= (lengths + blanks)[:, None], math.inf)
+    rank = keys.argsort(dim=1).argsort(dim=1)  # (B, S+E) rank of each position's key
+    chosen = torch.where(rank < lengths[:, None], positions, S + extra)  # (B, S+E) unchosen -> past the end
+    ages_by_recency = chosen.sort(dim=1).values[:, :S]  # (B, S) i-th smallest chosen age
+    recency = slot_ages(memory_mask)  # (B, S) 0 = most recent
+    ages = ages_by_recency.gather(1, recency)  # (B, S)
+    return ages.clamp(max=max_age) * memory_mask  # (B, S)
+
+
+class StoryEncoder(nn.Module):
+    """One embedding matrix with its sentence encoding and temporal table (built from EncoderConfig).
+
+    Readers hold one instance per embedding matrix of their paper (A^k, C^k, B ...)."""
+
+    def __init__(self, config: EncoderConfig, num_words: int):
+        super().__init__()
+        self.config = config
+        self.word_embedding = nn.Embedding(num_words, config.embedding_dim, padding_idx=PAD_ID)
+        self.temporal_embedding = (nn.Parameter(torch.empty(config.memory_size, config.embedding_dim))
+                                   if config.temporal else None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.word_embedding.weight, std=self.config.init_std)
+        with torch.no_grad():
+            self.word_embedding.weight[PAD_ID].zero_()  # the null symbol embeds to zero (§4.1)
+        if self.temporal_embedding is not None:
+            nn.init.normal_(self.temporal_embedding, std=self.config.init_std)
+
+    def encode_words(self, word_ids: Tensor) -> Tensor:
+        """word_ids: (..., W) -> (..., D): the position-weighted (or plain) sum of word embeddings."""
+        embedded = self.word_embedding(word_ids)  # (..., W, D)
+        if self.config.encoding == "position":
+            lengths = (word_ids != PAD_ID).sum(dim=-1)  # (...)
+            embedded = embedded * position_encoding(lengths, word_ids.shape[-1], embedded.shape[-1])  # (..., W, D)
+        return embedded.sum(dim=-2)  # (..., D)
+
+    def forward(self, story_ids: Tensor, ages: Tensor | None = None) -> Tensor:
+        """story_ids: (B, S, W); ages: (B, S) temporal indices (slot_ages when None) -> (B, S, D)."""
+        memories = self.encode_words(story_ids)  # (B, S, D)
+        if self.temporal_embedding is not None:
+            if ages is None:
+                ages = slot_ages(story_ids.ne(PAD_ID).any(dim=-1))  # (B, S)
+            memories = memories + self.temporal_embedding[ages.clamp(max=self.config.memory_size - 1)]  # (B, S, D)
+        return memories
