@@ -43,8 +43,14 @@ def ask(
         table.add_column("attention", justify="right")
         table.add_column("")
         for index, weight in attention.top(top or len(answer.sentences)):
-            table.add_row(str(index + 1), answer.sentences[index], f"{weight:.3f}", "█" * round(20 * max(weight, 0.0)))
+            table.add_row(str(index + 1), answer.sentences[index], f"{weight:.3f}", _bar(weight))
+        if attention.empty >= 0.001:
+            table.add_row("", "[dim](empty memory slots)[/]", f"{attention.empty:.3f}", _bar(attention.empty))
         console.print(table)
+
+
+def _bar(weight: float) -> str:
+    return "█" * round(20 * min(max(weight, 0.0), 1.0))
 
 
 def _read_story(story: str) -> str:

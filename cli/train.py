@@ -40,6 +40,7 @@ def train(
     weight_tying: Annotated[Optional[str], _Opt("--weight-tying", help="adjacent or layerwise [adjacent]", show_default=False)] = None,
     memory_size: Annotated[Optional[int], _Opt("--memory-size", help="Sentences kept in memory [50].", show_default=False)] = None,
     repeats: Annotated[int, _Opt("--repeats", help="Train N seeded runs and keep the best on validation.")] = 1,
+    workers: Annotated[int, _Opt("--workers", help="Train this many readers at once (one process each).")] = 1,
     seed: Annotated[int, _Opt("--seed")] = 0,
     device: Device = "cpu",
     threads: Threads = 1,
@@ -73,20 +74,15 @@ def train(
                            model_config=model_config, train_config=train_config, device=device)
     with _progress() as progress:
         bars: dict[tuple[str, int], int] = {}
-        current = {"label": ""}
 
-        def on_start(label: str) -> None:
-            current["label"] = label
-
-        def on_epoch(repeat: int, record, total: int) -> None:
-            key = (current["label"], repeat)
-            if key not in bars:
-                name = current["label"] + (f" run {repeat + 1}/{repeats}" if repeats > 1 else "")
-                bars[key] = progress.add_task(name, total=total, loss=0.0, train=0.0, valid=0.0)
-            progress.update(bars[key], completed=record.epoch, loss=record.train_loss,
+        def on_epoch(label: str, repeat: int, record, total: int) -> None:
+            if (label, repeat) not in bars:
+                name = label + (f" run {repeat + 1}/{repeats}" if repeats > 1 else "")
+                bars[label, repeat] = progress.add_task(name, total=total, loss=0.0, train=0.0, valid=0.0)
+            progress.update(bars[label, repeat], completed=record.epoch, loss=record.train_loss,
                             train=100 * record.train_accuracy, valid=100 * record.valid_accuracy)
 
-        trained = train_readers(request, on_start=on_start, on_epoch=on_epoch)
+        trained = train_readers(request, on_epoch=on_epoch, workers=workers)
     _report(trained)
 
 

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from memqa.config import from_dict, to_dict
 from memqa.data.vocab import Vocab
-from memqa.errors import CheckpointError, ConfigError
+from memqa.errors import CheckpointError, ConfigError, VocabularyError
 from memqa.models.base import ReaderModel
 from memqa.models.registry import READERS, build_model
 
@@ -72,9 +72,14 @@ def load_reader_files(path: str | os.PathLike, device: str | torch.device = "cpu
     kind = config["reader"]
     try:
         model_config = from_dict(READERS[kind].config_class, config["model"], where=f"{path / CONFIG_FILE}: model")
-        model = build_model(kind, model_config, vocab.num_words, vocab.num_answers)
-    except ConfigError as error:
-        raise CheckpointError(str(error)) from None
+        model = build_model(kind, model_config, vocab)
+    except (ConfigError, TypeError, ValueError) as error:  # a value of the wrong type or range
+        message = str(error)
+        if str(path / CONFIG_FILE) not in message:
+            message = f"{path / CONFIG_FILE}: model: {message}"
+        raise CheckpointError(message) from None
+    except VocabularyError as error:  # e.g. an answer label that is not a word (tied answer matrix)
+        raise CheckpointError(f"{path / VOCAB_FILE}: {error}; the file does not match this reader") from None
     _load_weights(model, path / WEIGHTS_FILE, path / VOCAB_FILE)
     return model.to(device).eval(), vocab, config["info"]
 
@@ -90,10 +95,14 @@ def _read_config(file: Path) -> dict:
         found = sorted(config) if isinstance(config, dict) else type(config).__name__
         raise CheckpointError(f"{file}: expected keys {sorted(_TOP_LEVEL_KEYS)}, found {found}")
     version = config["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{file}: format_version must be a positive integer, got {version!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(f"{file}: format version {version} is newer than this memqa reads ({FORMAT_VERSION}); "
                               "upgrade memqa")
-    if config["reader"] not in READERS:
+    if not isinstance(config["info"], dict):
+        raise CheckpointError(f"{file}: 'info' must be an object, found {type(config['info']).__name__}")
+    if not isinstance(config["reader"], str) or config["reader"] not in READERS:
         raise CheckpointError(f"{file}: unknown reader kind {config['reader']!r}; known: {', '.join(sorted(READERS))}")
     return config
 
@@ -112,7 +121,10 @@ def _load_weights(model: ReaderModel, file: Path, vocab_file: Path) -> None:
                               f"unexpected {unexpected[:3]})")
     for name, tensor in expected.items():
         if state[name].shape != tensor.shape:
-            culprit = vocab_file if "embedding" in name or name.startswith("answer") else file
+            # Rows of word embeddings and answer weights count vocab.json entries; other sizes come from config.json.
+            counts_vocab = name.endswith("word_embedding.weight") or name.startswith("answer")
+            vocab_sized = counts_vocab and state[name].shape[0] != tensor.shape[0]
+            culprit = vocab_file if vocab_sized else vocab_file.with_name(CONFIG_FILE)
             raise CheckpointError(f"{culprit}: does not match the weights ({name} has shape {tuple(state[name].shape)}, "
                                   f"the config and vocabulary need {tuple(tensor.shape)})")
         if not torch.isfinite(state[name]).all():

@@ -48,6 +48,7 @@ class MemN2NConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     hops: int = 3  # §4: K = 3 hops for the main bAbI results
     weight_tying: WeightTying = "adjacent"  # §2.2: adjacent tying for the bAbI models
+    tie_answer: bool = True  # §2.2 adjacent tying: W^T = C^K (so does the authors' code); layer-wise never ties W
     linear_start: bool = True  # §4.2 linear start (LS): softmax removed at first
     random_noise: float = 0.1  # §4.1 random noise (RN): "randomly add 10% of empty memories"
     relu: bool = False  # Appendix A "PE LS LW RN*": ReLU on the controller state after each hop

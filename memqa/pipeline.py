@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -16,6 +17,7 @@ from memqa.config import JOINT_EMBEDDING_DIM, JOINT_TRAIN_CONFIG, MemN2NConfig, 
 from memqa.data.babi import Example, load_task, read_babi_file, require_data_dir
 from memqa.errors import ConfigError
 from memqa.reader import Reader
+from memqa.sweep import LabelledEpochCallback, run_parallel
 from memqa.train import EpochCallback, TrainResult, fit
 
 
@@ -61,45 +63,64 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def train_readers(request: TrainRequest, *, on_start: Callable[[str], None] | None = None,
-                  on_epoch: EpochCallback | None = None) -> list[TrainedReader]:
-    """Run the request; each reader is saved as soon as it is trained (an interrupt keeps the best so far)."""
-    device = resolve_device(request.device)
+def train_readers(request: TrainRequest, *, on_epoch: LabelledEpochCallback | None = None, workers: int = 1) -> list[TrainedReader]:
+    """Run the request; each reader is saved as soon as it is trained (an interrupt keeps the best so far).
+    With workers > 1 the readers train in parallel processes (one torch thread each)."""
+    resolve_device(request.device)
+    jobs = list(_jobs(request))
+    if workers > 1 and len(jobs) > 1:
+        return run_parallel(train_job, [(request, job) for job in jobs], workers, on_epoch)
     trained = []
-    for label, out, train_examples, test_examples, tasks in _jobs(request):
-        if on_start:
-            on_start(label)
-        result = fit(request.reader, request.model_config, request.train_config, train_examples,
-                     device=device, on_epoch=on_epoch)
-        if not result.history:  # interrupted before the first epoch ended: nothing worth saving
+    for job in jobs:
+        callback = (lambda repeat, record, total, label=job.label: on_epoch(label, repeat, record, total)) if on_epoch else None
+        item = train_job(request, job, callback)
+        if item is None:  # interrupted before the first epoch ended: nothing worth saving
             break
-        reader = Reader(result.model, result.vocab, _info(request, result, tasks))
-        test_accuracy = reader.evaluate(test_examples) if test_examples else None
-        if test_accuracy is not None:
-            reader.info["scores"]["test"] = test_accuracy
-        reader.save_pretrained(out)
-        trained.append(TrainedReader(label, out, result, test_accuracy))
-        if result.stopped:
+        trained.append(item)
+        if item.result.stopped:
             break
     return trained
 
 
-def _jobs(request: TrainRequest):
-    """(label, out folder, train examples, test examples or None, task ids) for each reader."""
+def train_job(request: TrainRequest, job: Job, on_epoch: EpochCallback | None = None) -> TrainedReader | None:
+    """Train, score and save one reader (None when interrupted before its first epoch)."""
+    result = fit(request.reader, request.model_config, request.train_config, job.train,
+                 device=resolve_device(request.device), on_epoch=on_epoch)
+    if not result.history:
+        return None
+    reader = Reader(result.model, result.vocab, _info(request, result, job.tasks))
+    test_accuracy = reader.evaluate(job.test) if job.test else None
+    if test_accuracy is not None:
+        reader.info["scores"]["test"] = test_accuracy
+    reader.save_pretrained(job.out)
+    return TrainedReader(job.label, job.out, result, test_accuracy)
+
+
+class Job(NamedTuple):
+    """One reader to train: its label, output folder, data and the task ids it covers."""
+
+    label: str
+    out: Path
+    train: list[Example]
+    test: list[Example] | None
+    tasks: list[int]
+
+
+def _jobs(request: TrainRequest) -> Iterator[Job]:
     if request.train_file:
         test = read_babi_file(request.test_file) if request.test_file else None
-        yield Path(request.train_file).name, request.out, read_babi_file(request.train_file), test, []
+        yield Job(Path(request.train_file).name, request.out, read_babi_file(request.train_file), test, [])
         return
     data_dir = require_data_dir(request.data_dir)
     load = lambda task, split: load_task(task, split, data_dir=data_dir, data=request.data)  # noqa: E731
     if request.joint:
         train: list[Example] = [e for t in request.tasks for e in load(t, "train")]
         test = [e for t in request.tasks for e in load(t, "test")]
-        yield f"joint {_span(request.tasks)}", request.out, train, test, list(request.tasks)
+        yield Job(f"joint {_span(request.tasks)}", request.out, train, test, list(request.tasks))
         return
     for task in request.tasks:
         out = request.out if len(request.tasks) == 1 else request.out / f"task{task}"
-        yield f"task {task}", out, load(task, "train"), load(task, "test"), [task]
+        yield Job(f"task {task}", out, load(task, "train"), load(task, "test"), [task])
 
 
 def _span(tasks: Sequence[int]) -> str:

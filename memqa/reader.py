@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 
 from memqa.checkpoint import load_reader_files, save_reader
 from memqa.data.babi import Example, tokenize
-from memqa.data.batching import EncodedSet, MemqaWarning, encode_examples
+from memqa.data.batching import EncodedSet, encode_examples
 from memqa.data.vocab import Vocab
 from memqa.errors import DataError, VocabularyError
 from memqa.models.base import ReaderModel
@@ -29,6 +28,11 @@ class HopAttention:
     """How strongly one hop attended to each sentence kept in memory (oldest first)."""
 
     weights: tuple[float, ...]
+
+    @property
+    def empty(self) -> float:
+        """Attention left on the memory's empty slots (MemN2N's null-padded memory)."""
+        return max(0.0, 1.0 - sum(self.weights))
 
     def top(self, count: int = 3) -> list[tuple[int, float]]:
         """(sentence index, weight) of the `count` most attended sentences, strongest first."""
@@ -88,9 +92,7 @@ class Reader:
         return save_reader(path, self.model, self.vocab, self.info)
 
     def encode(self, examples: Sequence[Example]) -> EncodedSet:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MemqaWarning)
-            return encode_examples(examples, self.vocab, self.memory_size, unknown="ignore")
+        return encode_examples(examples, self.vocab, self.memory_size, unknown="ignore")
 
     def evaluate(self, examples: Sequence[Example]) -> float:
         """Accuracy on `examples` (answers never seen in training count as wrong)."""

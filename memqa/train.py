@@ -2,7 +2,8 @@
 
 The reader supplies its loss and its phases (MemN2N: linear start, then the annealed
 schedule); the loop does SGD on mini-batches with gradient-norm clipping (§4.2), validates
-after every epoch and keeps the weights of the best validation accuracy. Ctrl-C or a NaN loss
+after every epoch and keeps the weights of the best validation accuracy among the epochs of
+the last phase (earlier phases, such as linear start, train a different model form). Ctrl-C or a NaN loss
 stops training and keeps the best weights so far.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,8 +20,9 @@ import torch
 
 from memqa.config import TrainConfig
 from memqa.data.babi import Example
-from memqa.data.batching import EncodedSet, encode_examples, split_train_valid
+from memqa.data.batching import EncodedSet, MemqaWarning, encode_examples, split_train_valid
 from memqa.data.vocab import Vocab
+from memqa.errors import DataError
 from memqa.models.base import Phase, ReaderModel
 from memqa.models.registry import build_model
 
@@ -55,6 +58,11 @@ class TrainResult:
     def valid_accuracy(self) -> float:
         return self.best.valid_accuracy if self.best else 0.0
 
+    @property
+    def selection_key(self) -> tuple[float, float]:
+        """Runs and epochs are ranked by validation accuracy, then by lower validation loss."""
+        return (self.best.valid_accuracy, -self.best.valid_loss) if self.best else (-1.0, -math.inf)
+
 
 EpochCallback = Callable[[int, EpochRecord, int], None]  # (repeat, record, total epochs)
 
@@ -85,7 +93,7 @@ def train_model(model: ReaderModel, train_set: EncodedSet, valid_set: EncodedSet
     phases = model.phases(config)
     total_epochs = sum(p.epochs for p in phases)
     result = TrainResult(model, vocab, seed=seed)
-    best_key, best_state = (-1.0, math.inf), copy.deepcopy(model.state_dict())
+    best_key, best_state = (-1.0, -math.inf), copy.deepcopy(model.state_dict())
     try:
         epoch = 0
         for phase in phases:
@@ -97,13 +105,17 @@ def train_model(model: ReaderModel, train_set: EncodedSet, valid_set: EncodedSet
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 train_loss, train_accuracy = _train_epoch(model, train_set, optimizer, config, generator, device)
-                if not math.isfinite(train_loss):
+                # The last step of an epoch can blow the weights up after a finite training loss:
+                # a NaN validation loss is divergence too, and those weights must never be kept.
+                valid_loss, valid_accuracy = (evaluate_set(model, valid_set, device=device)
+                                              if math.isfinite(train_loss) else (math.nan, 0.0))
+                if not (math.isfinite(train_loss) and math.isfinite(valid_loss)):
                     result.stopped = "diverged"
                     return result
-                valid_loss, valid_accuracy = evaluate_set(model, valid_set, device=device)
                 record = EpochRecord(epoch, phase.name, lr, train_loss, train_accuracy, valid_loss, valid_accuracy)
                 result.history.append(record)
-                if (valid_accuracy, -valid_loss) > best_key:
+                # Only the last phase trains the reader as it will be used (linear start has no softmax).
+                if phase is phases[-1] and (valid_accuracy, -valid_loss) > best_key:
                     best_key, best_state, result.best_epoch = (valid_accuracy, -valid_loss), copy.deepcopy(model.state_dict()), epoch
                 if on_epoch:
                     on_epoch(record, total_epochs)
@@ -145,23 +157,26 @@ def fit(kind: str, model_config, config: TrainConfig, examples: Sequence[Example
     and return the run with the best validation accuracy."""
     train_examples, valid_examples = split_train_valid(examples, config.valid_fraction, config.seed)
     if not train_examples or not valid_examples:
-        from memqa.errors import DataError
         raise DataError("need at least 2 questions to train (one goes to the validation split)")
     vocab = Vocab.build(examples)
     memory_size = model_config.encoder.memory_size
     train_set = encode_examples(train_examples, vocab, memory_size)
     valid_set = encode_examples(valid_examples, vocab, memory_size)
+    truncated = train_set.truncated_stories + valid_set.truncated_stories
+    if truncated:
+        warnings.warn(f"{truncated} of {len(examples)} questions have stories longer than the memory "
+                      f"({memory_size} sentences); they keep the most recent sentences", MemqaWarning, stacklevel=2)
     best: TrainResult | None = None
     for repeat in range(config.repeats):
         seed = config.seed + repeat
         torch.manual_seed(seed)
-        model = build_model(kind, model_config, vocab.num_words, vocab.num_answers)
+        model = build_model(kind, model_config, vocab)
         callback = (lambda record, total, r=repeat: on_epoch(r, record, total)) if on_epoch else None
         result = train_model(model, train_set, valid_set, config, vocab=vocab, seed=seed, device=device,
                              on_epoch=callback)
         if on_repeat_done:
             on_repeat_done(repeat, result)
-        if best is None or result.valid_accuracy > best.valid_accuracy:
+        if best is None or result.selection_key > best.selection_key:
             best = result
         if result.stopped == "interrupted":
             break

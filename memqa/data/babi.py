@@ -38,7 +38,9 @@ class Example:
 
     story: tokenised statements, oldest first. supporting: indices into `story` of the
     annotated supporting facts, in the file's order (empty when the file has none).
-    source: "file:line" of the question, for error messages.
+    source: "file:line" of the question, for error messages. story_id: which story of its
+    file the question belongs to (questions of one story share sentences, so they are
+    never split between training and validation).
     """
 
     story: tuple[tuple[str, ...], ...]
@@ -47,6 +49,7 @@ class Example:
     supporting: tuple[int, ...] = ()
     task: int | None = None
     source: str = ""
+    story_id: int = 0
 
 
 def parse_babi(lines: Iterable[str], *, source: str = "<text>", task: int | None = None) -> list[Example]:
@@ -54,7 +57,7 @@ def parse_babi(lines: Iterable[str], *, source: str = "<text>", task: int | None
     examples: list[Example] = []
     story: list[tuple[str, ...]] = []
     slot_of_line: dict[int, int] = {}  # line id -> index in `story`
-    previous_id = 0
+    previous_id, story_id = 0, -1
     for line_number, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
         if not line.strip():
@@ -62,7 +65,7 @@ def parse_babi(lines: Iterable[str], *, source: str = "<text>", task: int | None
         where = f"{source}:{line_number}"
         line_id, text = _split_id(line, where)
         if line_id == 1:
-            story, slot_of_line = [], {}
+            story, slot_of_line, story_id = [], {}, story_id + 1
         elif line_id != previous_id + 1:
             raise DataError(f"{where}: line id {line_id} follows {previous_id}; ids must count up from 1 in each story")
         previous_id = line_id
@@ -72,18 +75,24 @@ def parse_babi(lines: Iterable[str], *, source: str = "<text>", task: int | None
             slot_of_line[line_id] = len(story)
             story.append(tokenize(text))
             continue
-        examples.append(_parse_question(text, story, slot_of_line, where, task))
+        examples.append(_parse_question(text, story, slot_of_line, where, task, story_id))
     return examples
 
 
 def _split_id(line: str, where: str) -> tuple[int, str]:
     head, _, text = line.strip(" ").partition(" ")
-    if not head.isdigit() or not text.strip():
+    if not _is_number(head) or not text.strip():
         raise DataError(f"{where}: expected 'ID sentence' or 'ID question<TAB>answer<TAB>facts', got {line[:60]!r}")
     return int(head), text
 
 
-def _parse_question(text: str, story: list, slot_of_line: dict[int, int], where: str, task: int | None) -> Example:
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²', which int() rejects."""
+    return text.isascii() and text.isdigit()
+
+
+def _parse_question(text: str, story: list, slot_of_line: dict[int, int], where: str, task: int | None,
+                    story_id: int) -> Example:
     fields = text.split("\t")
     if len(fields) not in (2, 3):
         raise DataError(f"{where}: a question line has 2 or 3 tab-separated fields, found {len(fields)}")
@@ -95,13 +104,13 @@ def _parse_question(text: str, story: list, slot_of_line: dict[int, int], where:
     if not story:
         raise DataError(f"{where}: question before any statement of its story")
     supporting = _supporting_slots(fields[2] if len(fields) == 3 else "", slot_of_line, where)
-    return Example(tuple(story), question, answer, supporting, task, where)
+    return Example(tuple(story), question, answer, supporting, task, where, story_id)
 
 
 def _supporting_slots(field: str, slot_of_line: dict[int, int], where: str) -> tuple[int, ...]:
     slots = []
     for token in field.split():
-        if not token.isdigit():
+        if not _is_number(token):
             raise DataError(f"{where}: supporting-fact ids must be numbers, got {token!r}")
         if int(token) not in slot_of_line:
             raise DataError(f"{where}: supporting fact {token} is not an earlier statement of this story")
@@ -182,8 +191,8 @@ def parse_task_range(spec: str) -> list[int]:
     """'1-20' / '1,3,5-7' / '4' -> sorted task ids; anything else raises DataError."""
     tasks: set[int] = set()
     for part in spec.replace(" ", "").split(","):
-        low, _, high = part.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
+        low, dash, high = part.partition("-")
+        if not _is_number(low) or (dash and not _is_number(high)) or (dash and int(high) < int(low)):
             raise DataError(f"bad task list {spec!r}; write e.g. 1-20 or 1,2,5")
         tasks.update(range(int(low), int(high or low) + 1))
     bad = sorted(t for t in tasks if t not in TASK_IDS)

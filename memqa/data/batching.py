@@ -8,7 +8,6 @@ supporting-fact indices are shifted to match (facts that fell out are dropped).
 from __future__ import annotations
 
 import random
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -73,7 +72,8 @@ class EncodedSet:
 
 def encode_examples(examples: Sequence[Example], vocab: Vocab, memory_size: int,
                     unknown: UnknownPolicy = "ignore") -> EncodedSet:
-    """Encode `examples`; unknown words are dropped (or raise, under unknown="error")."""
+    """Encode `examples`; unknown words are dropped (or raise, under unknown="error").
+    Stories cut to the memory are counted in `truncated_stories` (the caller tells the user once)."""
     if not examples:
         raise ValueError("encode_examples needs at least one example")
     stories, questions, unknown_words, truncated = [], [], set(), 0
@@ -89,9 +89,6 @@ def encode_examples(examples: Sequence[Example], vocab: Vocab, memory_size: int,
         unknown_words.update(missing)
         stories.append(story)
         questions.append(ids)
-    if truncated:
-        warnings.warn(f"{truncated} of {len(examples)} stories are longer than the memory ({memory_size} sentences); "
-                      "they keep their most recent sentences", MemqaWarning, stacklevel=2)
     tensors = Batch(*_story_tensors(stories), _pad_rows(questions),
                     torch.tensor([vocab.answer_id(e.answer) if vocab.has_answer(e.answer) else NO_ANSWER
                                   for e in examples], dtype=torch.long),
@@ -132,10 +129,19 @@ def _supporting_tensor(examples: Sequence[Example], memory_size: int) -> Tensor:
 
 
 def split_train_valid(examples: Sequence[Example], valid_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """A seeded random split of the training questions (§4.1: 10% held out for validation)."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    n_valid = max(1, round(len(examples) * valid_fraction)) if len(examples) > 1 else 0
-    valid = sorted(order[:n_valid])
-    train = sorted(order[n_valid:])
-    return [examples[i] for i in train], [examples[i] for i in valid]
+    """A seeded split holding out about `valid_fraction` of the questions (§4.1: 10%) for validation.
+
+    Whole stories go to one side: the questions of a story share its sentences (and in task 20
+    a later question's story states an earlier answer), so splitting them would leak."""
+    stories: dict[tuple, list[int]] = {}
+    for index, example in enumerate(examples):
+        stories.setdefault((example.task, example.source.rsplit(":", 1)[0], example.story_id), []).append(index)
+    groups = list(stories.values())
+    random.Random(seed).shuffle(groups)
+    wanted = max(1, round(len(examples) * valid_fraction)) if len(examples) > 1 else 0
+    valid: set[int] = set()
+    for group in groups:
+        if len(valid) >= wanted or len(valid) + len(group) >= len(examples):
+            break
+        valid.update(group)
+    return ([e for i, e in enumerate(examples) if i not in valid], [e for i, e in enumerate(examples) if i in valid])

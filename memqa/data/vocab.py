@@ -35,7 +35,10 @@ class Vocab:
 
     @classmethod
     def build(cls, examples: Iterable) -> "Vocab":
-        """Every word of stories and questions, and every answer label, sorted for stability."""
+        """Every word of stories and questions, and every answer label, sorted for stability.
+
+        Answer labels are words too (a comma-joined label such as "n,w" is one token, as in the
+        authors' code), so a reader can tie its answer matrix to a word embedding (W^T = C^K, §2.2)."""
         words: set[str] = set()
         answers: set[str] = set()
         for example in examples:
@@ -43,7 +46,7 @@ class Vocab:
                 words.update(sentence)
             words.update(example.question)
             answers.add(example.answer)
-        return cls((PAD, *sorted(words - {PAD})), tuple(sorted(answers)))
+        return cls((PAD, *sorted((words | answers) - {PAD})), tuple(sorted(answers)))
 
     @property
     def num_words(self) -> int:
@@ -65,6 +68,13 @@ class Vocab:
         if missing and unknown == "error":
             raise VocabularyError(f"unknown words {sorted(set(missing))}: the reader never saw them in training")
         return ids, missing
+
+    def answer_word_ids(self) -> list[int]:
+        """The word id of each answer label, in answer-id order."""
+        missing = [a for a in self.answers if a not in self._word_ids]  # type: ignore[attr-defined]
+        if missing:
+            raise VocabularyError(f"answer labels {missing[:5]} are not in the word list")
+        return [self._word_ids[a] for a in self.answers]  # type: ignore[attr-defined]
 
     def answer_id(self, answer: str) -> int:
         answer_id = self._answer_ids.get(answer)  # type: ignore[attr-defined]

@@ -6,10 +6,10 @@
   u^k+1 = u^k + o^k  (adjacent)  or  H u^k + o^k  (layer-wise)   (§2.2)
   â     = softmax(W u^K+1)                      (eq. 3)
 
-Adjacent tying (§2.2): A^k+1 = C^k and B = A^1, so K hops need K + 1 embedding matrices.
-Layer-wise tying: A^1 = ... = A^K, C^1 = ... = C^K, a separate B and the linear map H.
-The answer matrix W scores the answer vocabulary (comma-joined answers are single labels),
-so it is not tied to C^K as in the paper, which predicts single words only.
+Adjacent tying (§2.2): A^k+1 = C^k, B = A^1 and W^T = C^K, so K hops need K + 1 embedding
+matrices. Layer-wise tying: A^1 = ... = A^K, C^1 = ... = C^K, a separate B, a separate W and
+the linear map H. W scores only the answer labels seen in training (the rows of C^K for those
+labels' tokens when tied; a comma-joined label such as "n,w" is one token, as in the authors' code).
 """
 
 from __future__ import annotations
@@ -20,18 +20,33 @@ from torch import Tensor, nn
 
 from memqa.config import MemN2NConfig, TrainConfig
 from memqa.data.batching import Batch
+from memqa.data.vocab import Vocab
 from memqa.models.base import Phase, ReaderModel, ReaderOutput
 from memqa.nn.encoder import StoryEncoder, noisy_slot_ages, slot_ages
+
+
+def softmax_with_empty_slots(scores: Tensor, memory_mask: Tensor, slots: int) -> Tensor:
+    """Softmax over a memory of `slots` slots of which only the masked-in ones are stored.
+
+    A story of n sentences leaves slots - n slots padded with the null symbol (§4.1), whose
+    embedding is zero: each scores u·0 = 0 and reads back 0, but takes part in the softmax
+    (as in the authors' code), so attention can rest on "nothing" when no fact matches. Their
+    exp(0) terms are added exactly, as one extra logit log(slots - n), without storing them.
+    scores, memory_mask: (B, S). Returns (B, S) attention over the stored sentences."""
+    empty = (slots - memory_mask.sum(dim=1)).clamp(min=0).to(scores.dtype)  # (B,)
+    empty_logit = torch.where(empty > 0, empty.log(), torch.full_like(empty, -torch.inf))  # (B,)
+    logits = torch.cat([scores.masked_fill(~memory_mask, -torch.inf), empty_logit[:, None]], dim=1)  # (B, S+1)
+    return logits.softmax(dim=1)[:, :-1]  # (B, S)
 
 
 class MemN2N(ReaderModel):
     kind = "memn2n"
     config_class = MemN2NConfig
 
-    def __init__(self, config: MemN2NConfig, num_words: int, num_answers: int):
+    def __init__(self, config: MemN2NConfig, vocab: Vocab):
         super().__init__()
         self.config = config
-        enc, dim = config.encoder, config.encoder.embedding_dim
+        enc, dim, num_words = config.encoder, config.encoder.embedding_dim, vocab.num_words
         if config.weight_tying == "adjacent":
             # embeddings[0] = B = A^1, embeddings[k] = C^k = A^k+1
             self.embeddings = nn.ModuleList(StoryEncoder(enc, num_words) for _ in range(config.hops + 1))
@@ -41,8 +56,12 @@ class MemN2N(ReaderModel):
             self.embeddings = nn.ModuleList(StoryEncoder(enc, num_words) for _ in range(3))
             self.hop_map = nn.Linear(dim, dim, bias=False)
             nn.init.normal_(self.hop_map.weight, std=enc.init_std)
-        self.answer = nn.Linear(dim, num_answers, bias=False)  # W of eq. 3
-        nn.init.normal_(self.answer.weight, std=enc.init_std)
+        if config.tie_answer and self.hop_map is None:
+            self.answer = None  # W^T = C^K: the answer labels' rows of the last embedding
+            self.register_buffer("answer_word_ids", torch.tensor(vocab.answer_word_ids()), persistent=False)  # (A,)
+        else:
+            self.answer = nn.Linear(dim, vocab.num_answers, bias=False)  # W of eq. 3
+            nn.init.normal_(self.answer.weight, std=enc.init_std)
         self.softmax_attention = True  # False during linear start (§4.2)
 
     def _memory_encoders(self, hop: int) -> tuple[int, int]:
@@ -69,13 +88,20 @@ class MemN2N(ReaderModel):
             if self.config.relu:
                 controller = F.relu(controller)
             attention.append(weights)
-        return ReaderOutput(self.answer(controller), torch.stack(attention, dim=1))  # (B, A), (B, K, S)
+        return ReaderOutput(self._answer_logits(controller), torch.stack(attention, dim=1))  # (B, A), (B, K, S)
+
+    def _answer_logits(self, controller: Tensor) -> Tensor:
+        """controller u^K+1: (B, D) -> (B, A) scores W u (eq. 3)."""
+        if self.answer is not None:
+            return self.answer(controller)  # (B, A)
+        answer_rows = self.embeddings[-1].word_embedding(self.answer_word_ids)  # (A, D) = rows of C^K
+        return controller @ answer_rows.T  # (B, A)
 
     def _attend(self, scores: Tensor, memory_mask: Tensor) -> Tensor:
         """scores, memory_mask: (B, S) -> (B, S) attention; linear (no softmax) during linear start."""
         if not self.softmax_attention:
             return scores * memory_mask  # (B, S)
-        return scores.masked_fill(~memory_mask, -torch.inf).softmax(dim=1)  # (B, S)
+        return softmax_with_empty_slots(scores, memory_mask, self.config.encoder.memory_size)  # (B, S)
 
     def loss(self, batch: Batch, output: ReaderOutput) -> Tensor:
         """Cross-entropy summed, not averaged, over the batch (§4.2)."""

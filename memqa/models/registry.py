@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from memqa.data.vocab import Vocab
 from memqa.errors import ConfigError
 from memqa.models.base import ReaderModel
 from memqa.models.memn2n import MemN2N
@@ -15,8 +16,8 @@ def reader_class(kind: str) -> type[ReaderModel]:
     return READERS[kind]
 
 
-def build_model(kind: str, config, num_words: int, num_answers: int) -> ReaderModel:
+def build_model(kind: str, config, vocab: Vocab) -> ReaderModel:
     cls = reader_class(kind)
     if not isinstance(config, cls.config_class):
         raise ConfigError(f"a {kind} reader needs a {cls.config_class.__name__}, got {type(config).__name__}")
-    return cls(config, num_words, num_answers)
+    return cls(config, vocab)

@@ -41,16 +41,16 @@ def slot_ages(memory_mask: Tensor) -> Tensor:
 def noisy_slot_ages(memory_mask: Tensor, noise: float, max_age: int) -> Tensor:
     """Random noise (RN, §4.1): "randomly add 10% of empty memories to the stories".
 
-    As in the authors' code (randomize_time): a story of n sentences gets nblank ~ U{0..ceil(noise*n)-1}
-    empty time slots, and its sentences take a sorted random n of the n + nblank ages
-    (clipped to max_age). memory_mask: (B, S). Returns (B, S) long."""
+    As in the authors' code (MemN2N-babi-matlab train.m: nblank = randi([0, ceil(n * noise)])): a story
+    of n sentences gets nblank ~ U{0..ceil(noise*n)} empty time slots, and its sentences take a sorted
+    random n of the n + nblank ages (clipped to max_age). memory_mask: (B, S). Returns (B, S) long."""
     B, S = memory_mask.shape
     extra = math.ceil(noise * S)
     if extra == 0:
         return slot_ages(memory_mask)
     lengths = memory_mask.sum(dim=1)  # (B,)
-    limit = torch.ceil(noise * lengths.float()).clamp(min=1)  # (B,)
-    blanks = (torch.rand(B, device=memory_mask.device) * limit).long()  # (B,) in 0..ceil(noise*n)-1
+    limit = torch.ceil(noise * lengths.float()) + 1  # (B,) choices of nblank
+    blanks = (torch.rand(B, device=memory_mask.device) * limit).long()  # (B,) in 0..ceil(noise*n)
     positions = torch.arange(S + extra, device=memory_mask.device)  # (S+E,)
     keys = torch.rand(B, S + extra, device=memory_mask.device)  # (B, S+E)
     keys = keys.masked_fill(positions >= (lengths + blanks)[:, None], math.inf)

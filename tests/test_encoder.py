@@ -1,0 +1,132 @@
+"""memqa.nn.encoder: position encoding against hand-computed numbers, bag of words, PAD, ages."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from memqa.config import EncoderConfig
+from memqa.data.vocab import PAD_ID
+from memqa.nn.encoder import StoryEncoder, noisy_slot_ages, position_encoding, slot_ages
+
+# l_kj = (1 - j/J) - (k/d)(1 - 2j/J), Sukhbaatar et al. 2015 §4.1, worked out by hand.
+# J = 3 words, d = 4. Row j (word), column k (component).
+#   j=1: 1 - 1/3 = 2/3, 1 - 2/3 = 1/3  -> 2/3 - k/12      = 7/12, 6/12, 5/12, 4/12
+#   j=2: 1 - 2/3 = 1/3, 1 - 4/3 = -1/3 -> 1/3 + k/12      = 5/12, 6/12, 7/12, 8/12
+#   j=3: 0,             1 - 2 = -1     -> k/4             = 3/12, 6/12, 9/12, 12/12
+PE_J3_D4 = torch.tensor([[7, 6, 5, 4], [5, 6, 7, 8], [3, 6, 9, 12]], dtype=torch.float32) / 12
+# J = 2 words, d = 4:
+#   j=1: 1 - 1/2 = 1/2, 1 - 1 = 0     -> 1/2             = 6/12 each
+#   j=2: 0,             1 - 2 = -1    -> k/4             = 3/12, 6/12, 9/12, 12/12
+PE_J2_D4 = torch.tensor([[6, 6, 6, 6], [3, 6, 9, 12]], dtype=torch.float32) / 12
+
+
+def test_position_encoding_matches_hand_computed_values():
+    weights = position_encoding(torch.tensor([3]), width=3, dim=4)
+    assert weights.shape == (1, 3, 4)
+    torch.testing.assert_close(weights[0], PE_J3_D4)
+
+
+def test_position_encoding_uses_each_sentences_own_length():
+    # A 2-word sentence padded to width 4 uses J = 2, not J = 4.
+    weights = position_encoding(torch.tensor([[2, 3]]), width=4, dim=4)
+    assert weights.shape == (1, 2, 4, 4)
+    torch.testing.assert_close(weights[0, 0, :2], PE_J2_D4)
+    torch.testing.assert_close(weights[0, 1, :3], PE_J3_D4)
+
+
+def encoder(encoding="position", temporal=False, dim=4, words=6, memory_size=5):
+    torch.manual_seed(0)
+    return StoryEncoder(EncoderConfig(embedding_dim=dim, encoding=encoding, temporal=temporal,
+                                      memory_size=memory_size), words)
+
+
+def test_position_encoded_sentence_by_hand():
+    enc = encoder()
+    with torch.no_grad():
+        enc.word_embedding.weight.copy_(torch.arange(24, dtype=torch.float32).reshape(6, 4))
+        enc.word_embedding.weight[PAD_ID].zero_()
+    # words 2 and 5, then two PADs: embeddings [8, 9, 10, 11] and [20, 21, 22, 23]
+    sentence = torch.tensor([[2, 5, PAD_ID, PAD_ID]])
+    expected = (torch.tensor([8.0, 9, 10, 11]) * PE_J2_D4[0] + torch.tensor([20.0, 21, 22, 23]) * PE_J2_D4[1])
+    # k=1: 8*6/12 + 20*3/12 = 9;  k=2: 9/2 + 21/2 = 15;  k=3: 5 + 22*9/12 = 21.5;  k=4: 5.5 + 23 = 28.5
+    torch.testing.assert_close(expected, torch.tensor([9.0, 15.0, 21.5, 28.5]))
+    torch.testing.assert_close(enc.encode_words(sentence)[0], expected)
+
+
+def test_bag_of_words_is_the_plain_sum():
+    enc = encoder("bow")
+    ids = torch.tensor([[[1, 2, 3, 0], [4, 0, 0, 0]], [[5, 5, 1, 2], [0, 0, 0, 0]]])  # (B=2, S=2, W=4)
+    expected = enc.word_embedding.weight[ids].sum(dim=-2)
+    torch.testing.assert_close(enc.encode_words(ids), expected)
+    # order does not matter for a bag of words, but does for position encoding
+    swapped = torch.tensor([[3, 2, 1]])
+    torch.testing.assert_close(enc.encode_words(swapped), enc.encode_words(torch.tensor([[1, 2, 3]])))
+    pe = encoder("position")
+    assert not torch.allclose(pe.encode_words(swapped), pe.encode_words(torch.tensor([[1, 2, 3]])))
+
+
+@pytest.mark.parametrize("encoding", ["position", "bow"])
+def test_pad_embeds_to_zero_and_gets_no_gradient(encoding):
+    enc = encoder(encoding)
+    assert torch.count_nonzero(enc.word_embedding.weight[PAD_ID]) == 0
+    ids = torch.tensor([[[1, 2, PAD_ID], [3, PAD_ID, PAD_ID]]])
+    torch.testing.assert_close(enc.encode_words(torch.tensor([[PAD_ID, PAD_ID]])), torch.zeros(1, 4))
+    enc(ids).pow(2).sum().backward()
+    grad = enc.word_embedding.weight.grad
+    assert torch.count_nonzero(grad[PAD_ID]) == 0
+    assert torch.count_nonzero(grad[1]) > 0  # the real words did get gradient
+
+
+def test_temporal_encoding_adds_the_row_of_each_age():
+    enc = encoder(temporal=True)
+    ids = torch.tensor([[[1, 2], [3, 0], [0, 0]]])  # two sentences, one empty slot
+    ages = torch.tensor([[1, 0, 0]])
+    expected = enc.encode_words(ids) + enc.temporal_embedding[ages]
+    torch.testing.assert_close(enc(ids, ages), expected)
+    torch.testing.assert_close(enc(ids), expected)  # default ages: slot_ages of the real sentences
+
+
+def test_slot_ages_most_recent_is_zero():
+    mask = torch.tensor([[True, True, True, False], [True, False, False, False], [False] * 4])
+    assert slot_ages(mask).tolist() == [[2, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+
+
+def test_noisy_slot_ages_order_range_and_padding():
+    torch.manual_seed(0)
+    lengths = torch.randint(1, 21, (500,))
+    lengths[:3] = torch.tensor([1, 20, 10])
+    mask = torch.arange(20)[None, :] < lengths[:, None]  # (500, 20)
+    max_age = 49  # a memory of 50 holds every age these stories can reach
+    ages = noisy_slot_ages(mask, 0.1, max_age)
+    assert ages.shape == mask.shape and ages.dtype == torch.long
+    assert (ages[~mask] == 0).all()
+    assert ages.min() >= 0 and ages.max() <= max_age
+    for row, n in zip(ages, lengths.tolist()):
+        real = row[:n]
+        assert (real[:-1] > real[1:]).all(), "ages must fall strictly from the oldest to the newest sentence"
+        # n sentences spread over n + nblank slots, nblank <= ceil(0.1 n) (the authors' randi([0, ceil(n/10)]))
+        assert real[0] <= n - 1 + -(-n // 10)
+    differs = (ages != slot_ages(mask)).any(dim=1)
+    assert differs.any() and not differs.all()
+
+
+def test_noisy_slot_ages_adds_noise_to_short_stories():
+    # A story of 8 sentences gets nblank ~ U{0, 1} (ceil(0.8) = 1): about half of them move.
+    torch.manual_seed(1)
+    mask = torch.ones(400, 8, dtype=torch.bool)
+    changed = (noisy_slot_ages(mask, 0.1, 49) != slot_ages(mask)).any(dim=1).float().mean()
+    assert 0.3 < changed < 0.7
+
+
+def test_noisy_slot_ages_stay_within_a_full_memory():
+    torch.manual_seed(2)
+    mask = torch.ones(200, 10, dtype=torch.bool)
+    ages = noisy_slot_ages(mask, 0.5, max_age=9)
+    assert ages.max() <= 9 and ages.min() >= 0
+    assert (ages[:, :-1] >= ages[:, 1:]).all()  # clipping may tie the oldest ages, never reorder them
+
+
+def test_noise_zero_is_plain_ages():
+    mask = torch.tensor([[True, True, False]])
+    assert noisy_slot_ages(mask, 0.0, 9).tolist() == slot_ages(mask).tolist()

@@ -1,0 +1,197 @@
+"""memqa.models.memn2n: the reader contract, weight tying, linear start, seeds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import small_memn2n_config
+from memqa.config import TrainConfig
+from memqa.data.batching import encode_examples
+from memqa.errors import ConfigError
+from memqa.models.base import Phase, ReaderOutput
+from memqa.models.memn2n import MemN2N
+from memqa.models.registry import build_model, reader_class
+from memqa.nn.encoder import StoryEncoder, slot_ages
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_examples, tiny_vocab):
+    # Questions 0 (2 sentences), 2 (6 sentences) and 4 (4 sentences): stories of different lengths.
+    data = encode_examples(tiny_examples, tiny_vocab, memory_size=10)
+    return data.batch(torch.tensor([0, 2, 4]))
+
+
+def model(vocab, seed=0, **changes):
+    torch.manual_seed(seed)
+    return MemN2N(small_memn2n_config(**changes), vocab)
+
+
+@pytest.mark.parametrize("hops", [1, 3])
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_output_shapes(tiny_vocab, batch, hops, tying):
+    output = model(tiny_vocab, hops=hops, weight_tying=tying).eval()(batch)
+    B, S = batch.memory_mask.shape
+    assert isinstance(output, ReaderOutput)
+    assert output.logits.shape == (B, tiny_vocab.num_answers)
+    assert output.attention.shape == (B, hops, S)
+    assert torch.isfinite(output.logits).all()
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_attention_leaves_the_rest_to_the_empty_slots(tiny_vocab, batch, training):
+    net = model(tiny_vocab).train(training)
+    attention = net(batch).attention  # (B, K, S)
+    assert batch.memory_mask.sum(1).tolist() == [2, 6, 4]
+    # A memory of 10 slots: the stories fill 2, 6 and 4; the rest hold the null symbol (score 0).
+    total = attention.sum(dim=2)  # (B, K)
+    assert (total < 1).all() and (total > 0).all()
+    padded = ~batch.memory_mask[:, None, :].expand_as(attention)
+    assert (attention[padded] == 0).all()
+    assert (attention[~padded] > 0).all()
+
+
+def test_empty_slots_weigh_exactly_as_materialised_null_memories(tiny_vocab, batch):
+    net = model(tiny_vocab).eval()
+    slots = net.config.encoder.memory_size
+    with torch.no_grad():
+        scores = first_hop_scores(net, batch)  # (B, S)
+        attention = net(batch).attention[:, 0]  # (B, S)
+    for row, stored in enumerate(batch.memory_mask.sum(1).tolist()):
+        # Every empty slot scores u·0 = 0: the softmax over all 10 slots, written out.
+        full = torch.cat([scores[row, :stored], torch.zeros(slots - stored)]).softmax(dim=0)
+        torch.testing.assert_close(attention[row, :stored], full[:stored])
+
+
+def test_a_full_memory_is_a_plain_softmax():
+    from memqa.models.memn2n import softmax_with_empty_slots
+
+    scores = torch.tensor([[1.0, 2.0, 3.0]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    torch.testing.assert_close(softmax_with_empty_slots(scores, mask, 3), scores.softmax(dim=1))
+    # One empty slot adds exp(0) = 1 to the denominator.
+    expected = scores.exp() / (scores.exp().sum() + 1)
+    torch.testing.assert_close(softmax_with_empty_slots(scores, mask, 4), expected)
+
+
+def test_gradients_reach_every_story_encoder(tiny_vocab, batch):
+    for tying in ("adjacent", "layerwise"):
+        net = model(tiny_vocab, weight_tying=tying)
+        net.loss(batch, net(batch)).backward()
+        encoders = [m for m in net.modules() if isinstance(m, StoryEncoder)]
+        assert encoders and len(encoders) == len(net.embeddings)
+        for index, encoder in enumerate(encoders):
+            grad = encoder.word_embedding.weight.grad
+            assert grad is not None and grad.abs().sum() > 0, f"{tying}: encoder {index} got no gradient"
+        if tying == "layerwise":
+            assert net.hop_map.weight.grad.abs().sum() > 0
+        if net.answer is not None:
+            assert net.answer.weight.grad.abs().sum() > 0
+
+
+def test_adjacent_tying_uses_hops_plus_one_encoders(tiny_vocab):
+    for hops in (1, 2, 3):
+        net = model(tiny_vocab, hops=hops, weight_tying="adjacent")
+        assert len(net.embeddings) == hops + 1
+        assert net.hop_map is None
+        assert [net._memory_encoders(h) for h in range(hops)] == [(h, h + 1) for h in range(hops)]
+
+
+def test_layerwise_tying_uses_three_encoders_and_a_hop_map(tiny_vocab):
+    net = model(tiny_vocab, hops=3, weight_tying="layerwise", encoder__embedding_dim=7)
+    assert len(net.embeddings) == 3
+    assert net.hop_map.weight.shape == (7, 7)
+    assert {net._memory_encoders(h) for h in range(3)} == {(1, 2)}
+    names = {name.split(".")[0] for name, _ in net.named_parameters()}
+    assert names == {"embeddings", "hop_map", "answer"}
+
+
+def test_embedding_sizes_follow_the_config(tiny_vocab):
+    net = model(tiny_vocab, encoder__embedding_dim=8, encoder__memory_size=7)
+    for encoder in net.embeddings:
+        assert encoder.word_embedding.weight.shape == (tiny_vocab.num_words, 8)
+        assert encoder.temporal_embedding.shape == (7, 8)
+    assert all(e.temporal_embedding is None for e in model(tiny_vocab, encoder__temporal=False).embeddings)
+    untied = model(tiny_vocab, encoder__embedding_dim=8, tie_answer=False)
+    assert untied.answer.weight.shape == (tiny_vocab.num_answers, 8)
+
+
+def test_answer_matrix_tying(tiny_vocab, batch):
+    # Adjacent tying (§2.2): W^T = C^K, so the answer scores come from the last embedding's rows of the
+    # answer words and there is no separate answer matrix.
+    tied = model(tiny_vocab, weight_tying="adjacent", tie_answer=True)
+    assert tied.answer is None and "answer.weight" not in tied.state_dict()
+    tied.loss(batch, tied(batch)).backward()
+    answer_rows = tied.embeddings[-1].word_embedding.weight.grad[tiny_vocab.answer_word_ids()]
+    assert (answer_rows.abs().sum(dim=1) > 0).all()  # every answer row learns through W
+    with torch.no_grad():
+        tied.embeddings[-1].word_embedding.weight[tiny_vocab.answer_word_ids()[0]] *= 3
+    assert not torch.equal(tied.eval()(batch).logits[:, 0], model(tiny_vocab, tie_answer=True).eval()(batch).logits[:, 0])
+    assert model(tiny_vocab, tie_answer=False).answer is not None
+    assert model(tiny_vocab, weight_tying="layerwise", tie_answer=True).answer is not None  # never tied
+
+
+def first_hop_scores(net, batch):
+    """u^1ᵀ m_i of the first hop, computed from the encoders by hand (eval mode: no noise)."""
+    memories = net.embeddings[0](batch.story_ids, slot_ages(batch.memory_mask))  # (B, S, D)
+    question = net.embeddings[0].encode_words(batch.question_ids)  # (B, D)
+    return torch.einsum("bsd,bd->bs", memories, question)
+
+
+def test_linear_start_removes_the_softmax(tiny_vocab, batch):
+    net = model(tiny_vocab).eval()
+    with torch.no_grad():
+        scores = first_hop_scores(net, batch)
+        net.enter_phase(Phase("linear start", 1, 0.005, 2, 1.0))
+        linear = net(batch).attention
+        torch.testing.assert_close(linear[:, 0], scores * batch.memory_mask)
+        assert not torch.allclose(linear.sum(dim=2), torch.ones(3, 3))
+        net.enter_phase(Phase("train", 1, 0.005, 1, 0.5))
+        soft = net(batch).attention
+        from memqa.models.memn2n import softmax_with_empty_slots
+
+        torch.testing.assert_close(soft[:, 0], softmax_with_empty_slots(scores, batch.memory_mask, 10))
+
+
+def test_phases_follow_the_train_config(tiny_vocab):
+    net = model(tiny_vocab)
+    config = TrainConfig(epochs=7, learning_rate=0.02, decay_every=5, decay_factor=0.3, linear_start_epochs=3,
+                         linear_start_learning_rate=0.004)
+    # Linear start as in the authors' code: no decay during LS, and the main phase starts at the LS rate.
+    assert net.phases(config) == [Phase("linear start", 3, 0.004, 4, 1.0), Phase("train", 7, 0.004, 5, 0.3)]
+    no_ls = TrainConfig(epochs=7, learning_rate=0.02, decay_every=5, decay_factor=0.3, linear_start_epochs=0)
+    assert net.phases(no_ls) == [Phase("train", 7, 0.02, 5, 0.3)]
+    assert model(tiny_vocab, linear_start=False).phases(config) == [Phase("train", 7, 0.02, 5, 0.3)]
+
+
+def test_same_seed_same_logits_different_seed_different(tiny_vocab, batch):
+    first = model(tiny_vocab, seed=5).eval()(batch).logits
+    again = model(tiny_vocab, seed=5).eval()(batch).logits
+    other = model(tiny_vocab, seed=6).eval()(batch).logits
+    assert torch.equal(first, again)
+    assert not torch.allclose(first, other)
+
+
+def test_random_noise_only_in_training(tiny_vocab, batch):
+    net = model(tiny_vocab, random_noise=0.5).eval()
+    assert torch.equal(net(batch).logits, net(batch).logits)  # eval: deterministic
+    net.train()
+    torch.manual_seed(0)
+    runs = [net(batch).logits for _ in range(5)]
+    assert any(not torch.equal(runs[0], r) for r in runs[1:])
+
+
+def test_loss_is_summed_cross_entropy(tiny_vocab, batch):
+    net = model(tiny_vocab).eval()
+    output = net(batch)
+    expected = torch.nn.functional.cross_entropy(output.logits, batch.answer_ids, reduction="mean") * 3
+    torch.testing.assert_close(net.loss(batch, output), expected)
+
+
+def test_registry(tiny_vocab):
+    assert reader_class("memn2n") is MemN2N
+    assert isinstance(build_model("memn2n", small_memn2n_config(), tiny_vocab), MemN2N)
+    with pytest.raises(ConfigError, match="unknown reader"):
+        reader_class("lstm")
+    with pytest.raises(ConfigError):
+        build_model("memn2n", TrainConfig(), tiny_vocab)

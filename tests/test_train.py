@@ -1,0 +1,188 @@
+"""memqa.train: overfitting the tiny fixture, seeds, the best epoch, Ctrl-C and divergence."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+
+import pytest
+import torch
+from helpers import OVERFIT_TRAIN_CONFIG, TINY_TRAIN_QUESTIONS, small_memn2n_config
+
+from memqa.config import TrainConfig
+from memqa.data.batching import MemqaWarning, encode_examples
+from memqa.errors import DataError
+from memqa.models.memn2n import MemN2N
+from memqa.train import evaluate_set, fit, train_model
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tiny_examples, tiny_vocab):
+    return encode_examples(tiny_examples, tiny_vocab, memory_size=10)
+
+
+def new_model(vocab, seed=0, **changes):
+    torch.manual_seed(seed)
+    return MemN2N(small_memn2n_config(**changes), vocab)
+
+
+def same_state(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fixture_size(tiny_examples):
+    assert len(tiny_examples) == TINY_TRAIN_QUESTIONS
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_overfits_the_tiny_fixture(tiny_vocab, tiny_set, tying):
+    net = new_model(tiny_vocab, weight_tying=tying)
+    before = evaluate_set(net, tiny_set)[1]
+    result = train_model(net, tiny_set, tiny_set, TrainConfig(**OVERFIT_TRAIN_CONFIG), vocab=tiny_vocab)
+    loss, accuracy = evaluate_set(result.model, tiny_set)
+    assert before < 0.5
+    assert accuracy == 1.0
+    assert result.stopped is None
+    assert result.best.valid_accuracy == 1.0 and loss == pytest.approx(result.best.valid_loss)
+    assert not result.model.training and result.model.softmax_attention
+
+
+def test_history_follows_the_phases(tiny_vocab, tiny_set):
+    config = TrainConfig(epochs=5, batch_size=6, learning_rate=0.04, decay_every=2, decay_factor=0.5,
+                         linear_start_epochs=2, linear_start_learning_rate=0.03)
+    net = new_model(tiny_vocab)
+    softmax_on = []
+    result = train_model(net, tiny_set, tiny_set, config, vocab=tiny_vocab,
+                         on_epoch=lambda record, total: softmax_on.append((record.epoch, total, net.softmax_attention)))
+    assert [(r.epoch, r.phase) for r in result.history] == [(1, "linear start"), (2, "linear start")] + [
+        (e, "train") for e in range(3, 8)]
+    # the main phase starts at the linear-start rate (the authors' config_babi.m) and halves every 2 epochs
+    assert [r.learning_rate for r in result.history] == pytest.approx([0.03, 0.03, 0.03, 0.03, 0.015, 0.015, 0.0075])
+    assert softmax_on == [(1, 7, False), (2, 7, False)] + [(e, 7, True) for e in range(3, 8)]
+    assert result.best_epoch > 2  # linear start trains a different model form; its epochs are never kept
+
+
+def test_fit_is_seeded(tiny_examples, tiny_set):
+    config = TrainConfig(epochs=3, linear_start_epochs=1, batch_size=4)
+    model_config = small_memn2n_config()
+    logits = []
+    for seed in (1, 1, 2):
+        result = fit("memn2n", model_config, dataclasses.replace(config, seed=seed), tiny_examples)
+        assert result.seed == seed
+        logits.append(result.model(tiny_set.batch(slice(None))).logits)
+    assert torch.equal(logits[0], logits[1])
+    assert not torch.allclose(logits[0], logits[2])
+
+
+def test_best_validation_epoch_is_kept(tiny_vocab, tiny_set):
+    """From epoch 30 on the callback zeroes the weights (which then stay zero: every gradient is zero),
+    so the last epochs are worse and the kept weights must be those of an earlier, best epoch."""
+    net = new_model(tiny_vocab, linear_start=False)
+    snapshots = {}
+
+    def on_epoch(record, total):
+        snapshots[record.epoch] = copy.deepcopy(net.state_dict())
+        if record.epoch >= 30:
+            with torch.no_grad():
+                for parameter in net.parameters():
+                    parameter.zero_()
+
+    config = TrainConfig(**{**OVERFIT_TRAIN_CONFIG, "epochs": 34, "linear_start_epochs": 0})
+    result = train_model(net, tiny_set, tiny_set, config, vocab=tiny_vocab, on_epoch=on_epoch)
+    assert len(result.history) == 34 and result.stopped is None
+    keys = [(r.valid_accuracy, -r.valid_loss) for r in result.history]
+    assert result.best_epoch == 1 + keys.index(max(keys))
+    assert result.best_epoch <= 30 < len(result.history)
+    assert result.history[-1].valid_accuracy < result.best.valid_accuracy
+    assert same_state(result.model.state_dict(), snapshots[result.best_epoch])
+    loss, accuracy = evaluate_set(result.model, tiny_set)
+    assert (accuracy, loss) == pytest.approx((result.best.valid_accuracy, result.best.valid_loss))
+
+
+def test_ctrl_c_keeps_the_best_weights(tiny_examples):
+    seen = []
+
+    def on_epoch(repeat, record, total):
+        seen.append(record.epoch)
+        if record.epoch == 4:
+            raise KeyboardInterrupt
+
+    result = fit("memn2n", small_memn2n_config(linear_start=False), TrainConfig(epochs=50, batch_size=4, repeats=3),
+                 tiny_examples, on_epoch=on_epoch)
+    assert result.stopped == "interrupted"
+    assert seen == [1, 2, 3, 4]  # no further epochs, and no further repeats
+    assert len(result.history) == 4
+    assert result.best_epoch == 1 + [(r.valid_accuracy, -r.valid_loss) for r in result.history].index(
+        max((r.valid_accuracy, -r.valid_loss) for r in result.history))
+    assert not result.model.training
+
+
+def test_ctrl_c_restores_the_best_epoch_weights(tiny_vocab, tiny_set):
+    net = new_model(tiny_vocab, linear_start=False)
+    snapshots = {}
+
+    def on_epoch(record, total):
+        snapshots[record.epoch] = copy.deepcopy(net.state_dict())
+        if record.epoch == 5:
+            raise KeyboardInterrupt
+
+    result = train_model(net, tiny_set, tiny_set, TrainConfig(epochs=40, batch_size=4, learning_rate=0.05),
+                         vocab=tiny_vocab, on_epoch=on_epoch)
+    assert result.stopped == "interrupted" and len(result.history) == 5
+    assert same_state(result.model.state_dict(), snapshots[result.best_epoch])
+
+
+def test_huge_learning_rate_diverges(tiny_examples, tiny_set):
+    config = TrainConfig(epochs=5, learning_rate=1e30, max_grad_norm=1e30)
+    result = fit("memn2n", small_memn2n_config(linear_start=False), config, tiny_examples)
+    assert result.stopped == "diverged"
+    assert len(result.history) < 5
+    # whatever was kept is usable: finite weights and finite answers
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+    assert torch.isfinite(result.model(tiny_set.batch(slice(None))).logits).all()
+
+
+def test_divergence_keeps_the_best_epoch_before_it(tiny_vocab, tiny_set):
+    # The rate grows 1e12-fold every 2 epochs: epochs 1-2 train, epoch 3 blows up.
+    net = new_model(tiny_vocab, linear_start=False)
+    snapshots = {}
+    config = TrainConfig(epochs=6, batch_size=4, learning_rate=0.05, decay_every=2, decay_factor=1e12,
+                         max_grad_norm=1e30)
+    result = train_model(net, tiny_set, tiny_set, config, vocab=tiny_vocab,
+                         on_epoch=lambda record, total: snapshots.update({record.epoch: copy.deepcopy(net.state_dict())}))
+    assert result.stopped == "diverged"
+    assert len(result.history) == 2 and result.best_epoch in (1, 2)
+    assert same_state(result.model.state_dict(), snapshots[result.best_epoch])
+    assert torch.isfinite(result.model(tiny_set.batch(slice(None))).logits).all()
+
+
+def test_fit_warns_once_about_long_stories(tiny_examples):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit("memn2n", small_memn2n_config(encoder__memory_size=3), TrainConfig(epochs=1, linear_start_epochs=0),
+            tiny_examples)
+    ours = [w for w in caught if issubclass(w.category, MemqaWarning)]
+    assert len(ours) == 1
+    assert "longer than the memory (3 sentences)" in str(ours[0].message)
+
+
+def test_fit_does_not_warn_when_stories_fit(tiny_examples):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MemqaWarning)
+        fit("memn2n", small_memn2n_config(), TrainConfig(epochs=1, linear_start_epochs=0), tiny_examples)
+
+
+def test_fit_needs_two_questions(tiny_examples):
+    with pytest.raises(DataError, match="at least 2 questions"):
+        fit("memn2n", small_memn2n_config(), TrainConfig(epochs=1), tiny_examples[:1])
+
+
+def test_repeats_return_the_best_run(tiny_examples):
+    done = []
+    result = fit("memn2n", small_memn2n_config(), TrainConfig(epochs=2, linear_start_epochs=1, repeats=3, seed=10),
+                 tiny_examples, on_repeat_done=lambda repeat, r: done.append((repeat, r)))
+    assert [repeat for repeat, _ in done] == [0, 1, 2]
+    assert [r.seed for _, r in done] == [10, 11, 12]
+    assert result in [r for _, r in done]
+    assert result.selection_key == max(r.selection_key for _, r in done)
