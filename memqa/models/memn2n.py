@@ -76,7 +76,8 @@ class MemN2N(ReaderModel):
         else:
             ages = slot_ages(memory_mask)  # (B, S)
         needed = sorted({i for hop in range(self.config.hops) for i in self._memory_encoders(hop)})
-        memories = {i: self.embeddings[i](batch.story_ids, ages) for i in needed}  # each (B, S, D)
+        weights = self.embeddings[0].word_weights(batch.story_ids)  # (B, S, W, D), shared by every encoder
+        memories = {i: self.embeddings[i](batch.story_ids, ages, weights) for i in needed}  # each (B, S, D)
         controller = self.embeddings[0].encode_words(batch.question_ids)  # u^1: (B, D)
         attention = []
         for hop in range(self.config.hops):

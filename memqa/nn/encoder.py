@@ -82,17 +82,26 @@ class StoryEncoder(nn.Module):
         if self.temporal_embedding is not None:
             nn.init.normal_(self.temporal_embedding, std=self.config.init_std)
 
-    def encode_words(self, word_ids: Tensor) -> Tensor:
-        """word_ids: (..., W) -> (..., D): the position-weighted (or plain) sum of word embeddings."""
+    def word_weights(self, word_ids: Tensor) -> Tensor | None:
+        """The position-encoding weights for word_ids (..., W): (..., W, D), or None for bag of words.
+        They depend only on the ids' lengths, so a reader with several encoders computes them once."""
+        if self.config.encoding != "position":
+            return None
+        lengths = (word_ids != PAD_ID).sum(dim=-1)  # (...)
+        return position_encoding(lengths, word_ids.shape[-1], self.config.embedding_dim)  # (..., W, D)
+
+    def encode_words(self, word_ids: Tensor, weights: Tensor | None = None) -> Tensor:
+        """word_ids: (..., W) -> (..., D): the position-weighted (or plain) sum of word embeddings.
+        weights: word_weights(word_ids) when already computed."""
         embedded = self.word_embedding(word_ids)  # (..., W, D)
         if self.config.encoding == "position":
-            lengths = (word_ids != PAD_ID).sum(dim=-1)  # (...)
-            embedded = embedded * position_encoding(lengths, word_ids.shape[-1], embedded.shape[-1])  # (..., W, D)
+            embedded = embedded * (self.word_weights(word_ids) if weights is None else weights)  # (..., W, D)
         return embedded.sum(dim=-2)  # (..., D)
 
-    def forward(self, story_ids: Tensor, ages: Tensor | None = None) -> Tensor:
-        """story_ids: (B, S, W); ages: (B, S) temporal indices (slot_ages when None) -> (B, S, D)."""
-        memories = self.encode_words(story_ids)  # (B, S, D)
+    def forward(self, story_ids: Tensor, ages: Tensor | None = None, weights: Tensor | None = None) -> Tensor:
+        """story_ids: (B, S, W); ages: (B, S) temporal indices (slot_ages when None);
+        weights: word_weights(story_ids) when already computed -> (B, S, D)."""
+        memories = self.encode_words(story_ids, weights)  # (B, S, D)
         if self.temporal_embedding is not None:
             if ages is None:
                 ages = slot_ages(story_ids.ne(PAD_ID).any(dim=-1))  # (B, S)
