@@ -10,6 +10,7 @@ from rich.table import Table
 
 from memqa_cli.console import console, guarded
 from memqa_cli.download import ensure_data_dir
+from memqa_cli.ntm import evaluate_ntm_command, is_ntm_folder
 from memqa_cli.options import DataDir, DataSet, Device, Tasks
 
 FORMATS = ("table", "json", "markdown")
@@ -27,8 +28,14 @@ def evaluate(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the json/markdown here.",
                                                    show_default=False)] = None,
     device: Device = "cpu",
+    lengths: Annotated[Optional[str], typer.Option("--lengths", show_default=False, help=(
+        "NTM: test sizes, e.g. 20,40,80 (sequence length; items for associative recall; vectors for priority sort)."))] = None,
+    repeats: Annotated[Optional[int], typer.Option("--repeats", help="NTM repeat copy: repeats per test sequence.",
+                                                   show_default=False)] = None,
+    sequences: Annotated[int, typer.Option("--sequences", help="NTM: test sequences per size.")] = 128,
 ) -> None:
-    """Evaluate readers on the official bAbI test files: accuracy, error and pass (>= 95%) per task."""
+    """Evaluate readers on the official bAbI test files: accuracy, error and pass (>= 95%) per task.
+    An NTM trained on an algorithmic task is scored in bits per sequence at each of --lengths."""
     from memqa.data.babi import parse_task_range
     from memqa.errors import ConfigError
     from memqa.evaluate import evaluate_file, evaluate_tasks
@@ -37,6 +44,9 @@ def evaluate(
     if format not in FORMATS:
         raise ConfigError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
     device = resolve_device(device)
+    if lengths is not None or is_ntm_folder(path):
+        evaluate_ntm_command(path, lengths, repeats, sequences, format, output, device)
+        return
     if test_file is not None:
         report = evaluate_file(path, test_file, device=device)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from memqa_cli import ask, download, evaluate, train
+from memqa_cli import ask, download, evaluate, plot, train
 
 app = typer.Typer(
     name="memqa",
@@ -17,6 +17,7 @@ app.command("download")(download.download)
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("ask")(ask.ask)
+app.command("plot")(plot.plot)
 
 
 def run() -> None:

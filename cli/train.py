@@ -12,6 +12,7 @@ from rich.table import Table
 
 from memqa_cli.console import console, guarded, note
 from memqa_cli.download import ensure_data_dir
+from memqa_cli.ntm import NTM_READER, NTMOptions, train_ntm_command
 from memqa_cli.options import DataDir, DataSet, Device, Tasks, Threads
 
 _Opt = typer.Option
@@ -19,9 +20,11 @@ _Opt = typer.Option
 
 @guarded
 def train(
-    out: Annotated[Path, _Opt("--out", help="Folder for the reader (per-task readers go in OUT/task<N>/).")],
-    reader: Annotated[str, _Opt("--reader", help="Reader kind: memn2n.")] = "memn2n",
-    task: Annotated[Optional[int], _Opt("--task", help="One bAbI task, 1-20.", show_default=False)] = None,
+    context: typer.Context,
+    out: Annotated[Optional[Path], _Opt("--out", help="Folder for the reader (per-task readers go in OUT/task<N>/).", show_default=False)] = None,
+    reader: Annotated[str, _Opt("--reader", help="Reader kind: memn2n, or ntm for the NTM's algorithmic tasks.")] = "memn2n",
+    task: Annotated[Optional[str], _Opt("--task", show_default=False, help=(
+        "One bAbI task, 1-20; with --reader ntm: copy, repeat-copy, associative-recall or priority-sort."))] = None,
     tasks: Tasks = None,
     joint: Annotated[bool, _Opt("--joint", help="One reader for all --tasks at once (paper §4.2 joint schedule).")] = False,
     data: DataSet = "en",
@@ -35,32 +38,56 @@ def train(
     hops: Annotated[Optional[int], _Opt("--hops", help="[3]", show_default=False)] = None,
     embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50]", show_default=False)] = None,
     encoding: Annotated[Optional[str], _Opt("--encoding", help="position or bow [position]", show_default=False)] = None,
+    position_scale: Annotated[Optional[float], _Opt("--position-scale", help="Scale of the paper's position weights l_kj [2, as the authors' code; 1 = the paper's formula].", show_default=False)] = None,
     temporal: Annotated[Optional[bool], _Opt("--temporal/--no-temporal", help="Temporal encoding [on].", show_default=False)] = None,
     random_noise: Annotated[Optional[float], _Opt("--random-noise", help="Fraction of empty memories added in training [0.1].", show_default=False)] = None,
     weight_tying: Annotated[Optional[str], _Opt("--weight-tying", help="adjacent or layerwise [adjacent]", show_default=False)] = None,
-    memory_size: Annotated[Optional[int], _Opt("--memory-size", help="Sentences kept in memory [50].", show_default=False)] = None,
+    memory_size: Annotated[Optional[int], _Opt("--memory-size", help="Sentences kept in memory [50]; NTM: memory rows [128].", show_default=False)] = None,
     repeats: Annotated[int, _Opt("--repeats", help="Train N seeded runs and keep the best on validation.")] = 1,
     workers: Annotated[int, _Opt("--workers", help="Train this many readers at once (one process each).")] = 1,
     seed: Annotated[int, _Opt("--seed")] = 0,
     device: Device = "cpu",
     threads: Threads = 1,
+    resume: Annotated[Optional[Path], _Opt("--resume", metavar="RUN_DIR", show_default=False, help=(
+        "Continue the run in RUN_DIR where it stopped (Ctrl-C, a kill, a crash), with its saved settings; "
+        "readers it finished are skipped."))] = None,
+    sequences: Annotated[int, _Opt("--sequences", help="NTM: training sequences in all.")] = 30_000,
+    eval_every: Annotated[int, _Opt("--eval-every", help="NTM: sequences between evaluations (the best is kept).")] = 1000,
+    controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm (default) or feedforward.", show_default=False)] = None,
+    controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100].", show_default=False)] = None,
+    heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; priority-sort 5].", show_default=False)] = None,
 ) -> None:
-    """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1"""
+    """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1
+
+    Training state is saved after every epoch in OUT/.train-state/ until the run finishes."""
     import torch
 
     torch.set_num_threads(threads)
     from memqa.data.babi import parse_task_range
     from memqa.errors import ConfigError
-    from memqa.pipeline import TrainRequest, default_configs, train_readers
+    from memqa.pipeline import TrainRequest, default_configs
 
+    if resume is not None:
+        from memqa_cli.resume import resumed_request
+
+        _train(resumed_request(context, resume), workers, resume=True)
+        return
+    if out is None:
+        raise ConfigError("--out is missing: give the folder for the reader (or --resume RUN_DIR to continue a run)")
+    if reader == NTM_READER:
+        if tasks or joint or train_file or test_file:
+            raise ConfigError("--reader ntm trains on one algorithmic --task; --tasks, --joint and the bAbI files do not apply")
+        train_ntm_command(NTMOptions(out, task, sequences, eval_every, batch_size, learning_rate, controller,
+                                     controller_size, heads, memory_size, repeats, seed, device))
+        return
     if train_file is None and test_file is not None:
         raise ConfigError("--test-file needs --train-file (official tasks are scored on their own test files)")
     if task is not None and tasks is not None:
         raise ConfigError("give --task or --tasks, not both")
-    task_ids = tuple(parse_task_range(tasks)) if tasks else (task or 1,)
+    task_ids = tuple(parse_task_range(tasks)) if tasks else (_babi_task(task) if task else 1,)
     model_config, train_config = default_configs(joint)
     encoder = _replace(model_config.encoder, embedding_dim=embedding_dim, encoding=encoding, temporal=temporal,
-                       memory_size=memory_size)
+                       memory_size=memory_size, position_scale=position_scale)
     model_config = _replace(model_config, encoder=encoder, hops=hops, random_noise=random_noise,
                             weight_tying=weight_tying, linear_start=None if linear_start_epochs is None else linear_start_epochs > 0)
     train_config = _replace(train_config, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
@@ -72,6 +99,14 @@ def train(
                            train_file=str(train_file) if train_file else None,
                            test_file=str(test_file) if test_file else None,
                            model_config=model_config, train_config=train_config, device=device)
+    _train(request, workers)
+
+
+def _train(request, workers: int, resume: bool = False) -> None:
+    """Run the request (or go on with it) under progress bars, then report."""
+    from memqa.pipeline import train_readers
+
+    repeats = request.train_config.repeats
     with _progress() as progress:
         bars: dict[tuple[str, int], int] = {}
 
@@ -82,8 +117,16 @@ def train(
             progress.update(bars[label, repeat], completed=record.epoch, loss=record.train_loss,
                             train=100 * record.train_accuracy, valid=100 * record.valid_accuracy)
 
-        trained = train_readers(request, on_epoch=on_epoch, workers=workers)
-    _report(trained)
+        trained = train_readers(request, on_epoch=on_epoch, workers=workers, resume=resume)
+    _report(trained, request.out)
+
+
+def _babi_task(task: str) -> int:
+    from memqa.errors import ConfigError
+
+    if not task.strip().isdigit():
+        raise ConfigError(f"--task {task!r}: give a bAbI task number, 1-20 (task names such as copy need --reader ntm)")
+    return int(task)
 
 
 def _replace(config, **changes):
@@ -96,7 +139,7 @@ def _progress() -> Progress:
                     TextColumn("valid {task.fields[valid]:5.1f}%"), TimeElapsedColumn(), console=console)
 
 
-def _report(trained) -> None:
+def _report(trained, run_dir: Path) -> None:
     table = Table(title="trained readers")
     for column in ("reader", "best epoch", "train %", "valid %", "test %", "seconds", "saved to"):
         table.add_column(column, justify="left" if column in ("reader", "saved to") else "right")
@@ -106,10 +149,13 @@ def _report(trained) -> None:
         table.add_row(item.label, str(item.result.best_epoch), f"{100 * best.train_accuracy:.1f}",
                       f"{100 * best.valid_accuracy:.1f}", test, f"{item.result.seconds:.1f}", str(item.path))
     console.print(table)
-    stopped = next((t.result.stopped for t in trained if t.result.stopped), None)
-    if stopped == "interrupted":
-        note("training was interrupted; the best epoch so far was saved")
-    elif stopped == "diverged":
-        note("the loss became NaN (try a smaller --lr); the best epoch before that was saved")
-    if not trained:
+    from memqa.resume import is_resumable
+
+    for item in trained:
+        if item.result.stopped == "diverged":
+            note(f"{item.label}: training diverged in {item.result.stop_detail}; it stopped and the best epoch "
+                 f"before that was saved to {item.path}; train again with a smaller --lr")
+    if is_resumable(run_dir):
+        note(f"training was interrupted; what was trained so far was saved; continue with `memqa train --resume {run_dir}`")
+    elif not trained:
         note("stopped before the first epoch ended; nothing was saved")

@@ -36,6 +36,12 @@ _EXPORTS = {
     "download_babi": "memqa.data.download",
     "load_babi_dataset": "memqa.data.hf",
     "MemqaError": "memqa.errors",
+    "NTMConfig": "memqa.config",
+    "NTMCell": "memqa.nn.ntm",
+    "NTMState": "memqa.nn.ntm",
+    "NTMSequenceModel": "memqa.models.ntm",
+    "train_ntm": "memqa.ntm_pipeline",
+    "load_ntm": "memqa.ntm_pipeline",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -2,8 +2,9 @@
 
   config.json        format version, reader kind, its config, training facts and scores
   model.safetensors  the weights (never pickled code)
-  vocab.json         words and answer labels
+  vocab.json         words and answer labels (absent for models that read no words: the NTM on bit sequences)
   README.md          a short model card
+  .train-state/      only while a run that saves here is unfinished (memqa/resume.py); kept on save
 
 Loading is strict: each way a folder can be wrong is one CheckpointError naming the file.
 """
@@ -29,10 +30,13 @@ from memqa.models.registry import READERS, build_model
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, CARD_FILE = "config.json", "model.safetensors", "vocab.json", "README.md"
 _TOP_LEVEL_KEYS = {"format_version", "reader", "model", "info"}
+TRAIN_STATE_DIR = ".train-state"  # a resumable run's state (memqa/resume.py), carried over when the reader is saved
 
 
-def save_reader(path: str | os.PathLike, model: ReaderModel, vocab: Vocab, info: dict[str, Any]) -> Path:
-    """Write the folder atomically: a temporary sibling is filled, then renamed into place."""
+def save_reader(path: str | os.PathLike, model: ReaderModel, vocab: Vocab | None, info: dict[str, Any],
+                card: str | None = None) -> Path:
+    """Write the folder atomically: a temporary sibling is filled, then renamed into place.
+    `vocab` is None for a model that reads no words; `card` replaces the bAbI model card."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -41,18 +45,29 @@ def save_reader(path: str | os.PathLike, model: ReaderModel, vocab: Vocab, info:
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, str(staging / WEIGHTS_FILE), metadata={"reader": model.kind})
-        vocab.save(staging / VOCAB_FILE)
-        (staging / CARD_FILE).write_text(model_card(model.kind, config["model"], info), encoding="utf-8")
+        if vocab is not None:
+            vocab.save(staging / VOCAB_FILE)
+        (staging / CARD_FILE).write_text(card or model_card(model.kind, config["model"], info), encoding="utf-8")
         _replace_dir(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
+def check_save_target(target: Path) -> None:
+    """A reader may be saved at `target`: it is absent, empty (but for a run's state) or a saved reader."""
+    if target.exists() and not target.is_dir():
+        raise CheckpointError(f"{target}: is a file, not a folder; choose another --out folder")
+    if target.exists() and not (target / CONFIG_FILE).exists() and any(
+            entry.name != TRAIN_STATE_DIR for entry in target.iterdir()):
+        raise CheckpointError(f"{target}: exists and is not a saved reader; choose another --out folder")
+
+
 def _replace_dir(new: Path, target: Path) -> None:
     if target.exists():
-        if not (target / CONFIG_FILE).exists() and any(target.iterdir()):
-            raise CheckpointError(f"{target}: exists and is not a saved reader; choose another --out folder")
+        check_save_target(target)
+        if (target / TRAIN_STATE_DIR).is_dir():  # copied, not moved: a kill mid-swap must not lose it
+            shutil.copytree(target / TRAIN_STATE_DIR, new / TRAIN_STATE_DIR)
         old = target.with_name(f".{target.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
@@ -62,14 +77,16 @@ def _replace_dir(new: Path, target: Path) -> None:
         os.replace(new, target)
 
 
-def load_reader_files(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ReaderModel, Vocab, dict]:
-    """(model in eval mode, vocab, info) from a saved folder; raises CheckpointError on any mismatch."""
+def load_reader_files(path: str | os.PathLike,
+                      device: str | torch.device = "cpu") -> tuple[ReaderModel, Vocab | None, dict]:
+    """(model in eval mode, vocab, info) from a saved folder; raises CheckpointError on any mismatch.
+    The vocab is None for a model that reads no words (no vocab.json is read)."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such reader folder; train one with `memqa train --out {path}`")
     config = _read_config(path / CONFIG_FILE)
-    vocab = Vocab.load(path / VOCAB_FILE)
     kind = config["reader"]
+    vocab = Vocab.load(path / VOCAB_FILE) if READERS[kind].uses_vocab else None
     try:
         model_config = from_dict(READERS[kind].config_class, config["model"], where=f"{path / CONFIG_FILE}: model")
         model = build_model(kind, model_config, vocab)

@@ -30,6 +30,10 @@ class EncoderConfig:
 
     embedding_dim: int = 20  # Sukhbaatar et al. 2015 §4.4: d = 20 for independent training
     encoding: Encoding = "position"  # §4.1 position encoding (PE); "bow" is the bag of words
+    # The authors' code weights words by 1 + 4(k-(d+1)/2)(j-(J+1)/2)/(dJ) = 2·l_kj at cell centres,
+    # averaging 1 like bag of words, where the paper's l_kj averages 1/2. Chosen on validation
+    # (docs/results.md): at 1 tasks 4, 16 and 20 train far worse.
+    position_scale: float = 2.0
     temporal: bool = True  # §4.1 temporal encoding (TE), used in all bAbI experiments
     memory_size: int = DEFAULT_MEMORY_SIZE  # §4.1: 50 most recent sentences
     init_std: float = 0.1  # §4.2: weights initialised from N(0, 0.1)
@@ -37,6 +41,7 @@ class EncoderConfig:
     def __post_init__(self) -> None:
         _require(self.embedding_dim > 0, "embedding_dim must be positive")
         _require(self.encoding in ("position", "bow"), "encoding must be 'position' or 'bow'")
+        _require(self.position_scale > 0, "position_scale must be positive")
         _require(self.memory_size > 0, "memory_size must be positive")
         _require(self.init_std > 0, "init_std must be positive")
 
@@ -57,6 +62,33 @@ class MemN2NConfig:
         _require(self.hops >= 1, "hops must be at least 1")
         _require(self.weight_tying in ("adjacent", "layerwise"), "weight_tying must be 'adjacent' or 'layerwise'")
         _require(0.0 <= self.random_noise < 1.0, "random_noise must be in [0, 1)")
+
+
+def _memnn_encoder() -> EncoderConfig:
+    """MemNN's input map I: summed word embeddings (the paper's Φ), no temporal rows (write time
+    enters through the comparison features of MemNNConfig.time_features instead)."""
+    return EncoderConfig(embedding_dim=MEMNN_EMBEDDING_DIM, encoding=MEMNN_ENCODING, temporal=False)
+
+
+MEMNN_EMBEDDING_DIM = 50  # chosen on validation (docs/results-memnn.md); the 2014 paper §5.2 fixed 100
+MEMNN_ENCODING: Encoding = "position"  # chosen on validation; the papers' Φ is a bag of words ("bow")
+
+
+@dataclass(frozen=True)
+class MemNNConfig:
+    """Memory Network (Weston, Chopra, Bordes 2014) trained on supporting facts, with the adaptive
+    memory (AM) and the non-linear response (NL) of Weston et al. 2015 (Towards AI-Complete QA, App. A)."""
+
+    encoder: EncoderConfig = field(default_factory=_memnn_encoder)
+    hops: int = 2  # 2014 §5, 2015 App. A: k = 2 supporting memories; with AM the hop limit (2015 uses 10)
+    margin: float = 0.1  # 2014 §5.2: margin γ = 0.1
+    time_features: bool = True  # 2014 "modeling write time": the three-way write-time comparison s_Ot
+    match_features: bool = True  # 2014 "exact matches": a feature for each memory word also in the question
+    nonlinear: bool = True  # 2015 App. A (NL): E(x) = tanh(W tanh(Φx(x)ᵀU)) in the response R
+
+    def __post_init__(self) -> None:
+        _require(self.hops >= 1, "hops must be at least 1")
+        _require(self.margin > 0, "margin must be positive")
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,44 @@ JOINT_TRAIN_CONFIG = TrainConfig(epochs=60, decay_every=15, linear_start_epochs=
 JOINT_EMBEDDING_DIM = 50
 
 
+NTMController = Literal["lstm", "feedforward"]
+
+
+@dataclass(frozen=True)
+class NTMConfig:
+    """Neural Turing Machine (Graves, Wayne, Danihelka 2014) over sequences of bit vectors.
+    Defaults: the copy task with an LSTM controller (Table 2); a task sets input/output sizes."""
+
+    input_size: int = 9  # copy: 8 bits + a delimiter channel (§4.1)
+    output_size: int = 8  # copy: the 8 bits (§4.1)
+    memory_rows: int = 128  # N: Tables 1-2, every task
+    memory_width: int = 20  # M: Tables 1-2, every task
+    controller: NTMController = "lstm"  # Table 2 (Table 1: "feedforward")
+    controller_size: int = 100  # Table 2: 100 units for copy, repeat copy and associative recall
+    controller_layers: int = 1  # Table 2 (priority sort: 2 x 100)
+    read_heads: int = 1  # Table 2: 1 head for copy, repeat copy, associative recall
+    write_heads: int = 1  # Table 2 (a "head" is a read and a write head; §4.5 "parallel read and write heads")
+    shift_range: int = 1  # §3.3.2: shifts -1..+1, "s_t has three elements"
+    memory_init: float = 1e-6  # Collier & Beel 2018: a small constant memory converges fastest (learned from there)
+    momentum: float = 0.9  # §4: RMSProp with momentum 0.9
+    rmsprop_alpha: float = 0.95  # Graves 2013 eq. 38 (aleph = 0.95), as pytorch-ntm
+    gradient_clip: float = 10.0  # §4: gradients clipped element-wise to (-10, 10)
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "output_size", "memory_rows", "memory_width", "controller_size",
+                     "controller_layers", "read_heads", "write_heads"):
+            _require(getattr(self, name) >= 1, f"{name} must be at least 1")
+        _require(self.controller in ("lstm", "feedforward"), "controller must be 'lstm' or 'feedforward'")
+        _require(0 <= self.shift_range < self.memory_rows, "shift_range must be in [0, memory_rows)")
+        _require(self.memory_init >= 0, "memory_init must be >= 0")
+        _require(0 <= self.momentum < 1 and 0 < self.rmsprop_alpha < 1, "momentum must be in [0, 1), rmsprop_alpha in (0, 1)")
+        _require(self.gradient_clip > 0, "gradient_clip must be positive")
+
+
+# Graves et al. 2014 Table 2: RMSProp learning rate 1e-4 (3e-5 for priority sort).
+NTM_LEARNING_RATE = 1e-4
+
+
 ConfigT = TypeVar("ConfigT")
 
 
@@ -124,6 +194,9 @@ def from_dict(cls: type[ConfigT], data: dict[str, Any], *, where: str = "config"
 
 def _nested_config_type(f: dataclasses.Field) -> type | None:
     factory = f.default_factory  # type: ignore[misc]
-    if factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory):
+    if factory is dataclasses.MISSING:
+        return None
+    if dataclasses.is_dataclass(factory):
         return factory  # type: ignore[return-value]
-    return None
+    default = factory()  # a function building a nested config with other defaults (MemNNConfig.encoder)
+    return type(default) if dataclasses.is_dataclass(default) else None

@@ -15,7 +15,7 @@ from memqa.checkpoint import load_reader_files, save_reader
 from memqa.data.babi import Example, tokenize
 from memqa.data.batching import EncodedSet, encode_examples
 from memqa.data.vocab import Vocab
-from memqa.errors import DataError, VocabularyError
+from memqa.errors import CheckpointError, DataError, VocabularyError
 from memqa.models.base import ReaderModel
 from memqa.train import evaluate_set
 
@@ -86,6 +86,9 @@ class Reader:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "Reader":
         model, vocab, info = load_reader_files(path, device)
+        if vocab is None:  # e.g. an NTM trained on an algorithmic task: it reads bits, not stories
+            raise CheckpointError(f"{path}: holds a model of bit sequences ({model.kind}), which answers no questions; "
+                                  f"score it with `memqa evaluate {path} --lengths ...`")
         return cls(model, vocab, info)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:

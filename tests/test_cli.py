@@ -220,7 +220,12 @@ def test_ask_story_file_and_long_story_note(cli_reader, tmp_path):
     story.write_text("\n".join(f"Mary went to the office. John went to the garden." for _ in range(30)))
     result = invoke("ask", out, "--story", story, "-q", "Where is John?", "--top", "2")
     assert_ok(result)
-    assert "the 10 oldest sentences were left out" in plain(result.stderr)  # 60 sentences, memory of 50
+    # The memory holds min(--memory-size, longest training story) sentences (as the authors' code).
+    import json
+
+    slots = json.loads((out / "config.json").read_text())["model"]["encoder"]["memory_size"]
+    assert slots < 60
+    assert f"the {60 - slots} oldest sentences were left out" in plain(result.stderr)
 
 
 # --- errors: one red line, exit code 1 -------------------------------------------------------

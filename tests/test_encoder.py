@@ -37,8 +37,9 @@ def test_position_encoding_uses_each_sentences_own_length():
 
 def encoder(encoding="position", temporal=False, dim=4, words=6, memory_size=5):
     torch.manual_seed(0)
+    # position_scale=1: the paper's l_kj exactly (the default 2 is tested separately below)
     return StoryEncoder(EncoderConfig(embedding_dim=dim, encoding=encoding, temporal=temporal,
-                                      memory_size=memory_size), words)
+                                      memory_size=memory_size, position_scale=1.0), words)
 
 
 def test_position_encoded_sentence_by_hand():
@@ -130,3 +131,21 @@ def test_noisy_slot_ages_stay_within_a_full_memory():
 def test_noise_zero_is_plain_ages():
     mask = torch.tensor([[True, True, False]])
     assert noisy_slot_ages(mask, 0.0, 9).tolist() == slot_ages(mask).tolist()
+
+
+def test_position_scale_multiplies_the_papers_weights():
+    ids = torch.tensor([[3, 5, 2, PAD_ID]])  # one sentence of J = 3 words padded to width 4
+    paper = position_encoding(torch.tensor([3]), 4, 4)  # (1, W, D)
+    for scale in (1.0, 2.0):
+        encoder = StoryEncoder(EncoderConfig(embedding_dim=4, temporal=False, position_scale=scale), num_words=8)
+        torch.testing.assert_close(encoder.word_weights(ids), scale * paper)
+
+
+def test_the_authors_code_weights_are_twice_the_papers_at_cell_centres():
+    # MemN2N-babi-matlab: 1 + 4 (k - (d+1)/2)(j - (J+1)/2) / (d J), k = 1..d, j = 1..J
+    d, J = 4, 3
+    for k in range(1, d + 1):
+        for j in range(1, J + 1):
+            code = 1 + 4 * (k - (d + 1) / 2) * (j - (J + 1) / 2) / (d * J)
+            centre = (1 - (j - 0.5) / J) - ((k - 0.5) / d) * (1 - 2 * (j - 0.5) / J)  # l_kj at (k-1/2, j-1/2)
+            assert code == pytest.approx(2 * centre)

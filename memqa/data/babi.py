@@ -86,9 +86,13 @@ def _split_id(line: str, where: str) -> tuple[int, str]:
     return int(head), text
 
 
+# No bAbI story has a billion lines; int() refuses strings over 4300 digits (sys.get_int_max_str_digits).
+_MAX_ID_DIGITS = 9
+
+
 def _is_number(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also accepts '²', which int() rejects."""
-    return text.isascii() and text.isdigit()
+    """ASCII digits only (str.isdigit() also accepts '²', which int() rejects), at most _MAX_ID_DIGITS."""
+    return text.isascii() and text.isdigit() and len(text) <= _MAX_ID_DIGITS
 
 
 def _parse_question(text: str, story: list, slot_of_line: dict[int, int], where: str, task: int | None,
@@ -99,7 +103,7 @@ def _parse_question(text: str, story: list, slot_of_line: dict[int, int], where:
     question, answer = tokenize(fields[0]), fields[1].strip().lower()
     if not question:
         raise DataError(f"{where}: question has no words")
-    if not answer or " " in answer:
+    if answer.split() != [answer]:  # empty, or words split by any whitespace ("\x0b" and "\u2028" too)
         raise DataError(f"{where}: answer must be one word or a comma-joined list, got {fields[1]!r}")
     if not story:
         raise DataError(f"{where}: question before any statement of its story")
@@ -111,7 +115,7 @@ def _supporting_slots(field: str, slot_of_line: dict[int, int], where: str) -> t
     slots = []
     for token in field.split():
         if not _is_number(token):
-            raise DataError(f"{where}: supporting-fact ids must be numbers, got {token!r}")
+            raise DataError(f"{where}: supporting-fact ids must be numbers, got {token[:20]!r}")
         if int(token) not in slot_of_line:
             raise DataError(f"{where}: supporting fact {token} is not an earlier statement of this story")
         slots.append(slot_of_line[int(token)])
@@ -128,7 +132,9 @@ def read_babi_file(path: str | os.PathLike, *, task: int | None = None) -> list[
     except UnicodeDecodeError as error:
         line = path.read_bytes()[: error.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not UTF-8 text ({error.reason}); save the file as UTF-8") from None
-    examples = parse_babi(text.splitlines(), source=str(path), task=task)
+    # "\n" only (read_text already turned "\r\n" into it): splitlines() would also break lines at
+    # "\x0b", "\x1c" or "\u2028" inside a sentence, and error line numbers would disagree with editors.
+    examples = parse_babi(text.split("\n"), source=str(path), task=task)
     if not examples:
         raise DataError(f"{path}: no questions found; a bAbI file needs lines 'ID question<TAB>answer<TAB>facts'")
     return examples
@@ -193,9 +199,11 @@ def parse_task_range(spec: str) -> list[int]:
     for part in spec.replace(" ", "").split(","):
         low, dash, high = part.partition("-")
         if not _is_number(low) or (dash and not _is_number(high)) or (dash and int(high) < int(low)):
-            raise DataError(f"bad task list {spec!r}; write e.g. 1-20 or 1,2,5")
-        tasks.update(range(int(low), int(high or low) + 1))
-    bad = sorted(t for t in tasks if t not in TASK_IDS)
-    if bad or not tasks:
-        raise DataError(f"bad task list {spec!r}: tasks are numbered 1-20")
+            raise DataError(f"bad task list {spec[:40]!r}; write e.g. 1-20 or 1,2,5")
+        first, last = int(low), int(high or low)
+        if first not in TASK_IDS or last not in TASK_IDS:  # checked first: '1-999999999' is no huge set
+            raise DataError(f"bad task list {spec[:40]!r}: tasks are numbered 1-20")
+        tasks.update(range(first, last + 1))
+    if not tasks:
+        raise DataError(f"bad task list {spec[:40]!r}: tasks are numbered 1-20")
     return sorted(tasks)

@@ -3,12 +3,15 @@ which reader they hold."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from memqa.config import TrainConfig
+from memqa.data.babi import Example
 from memqa.data.batching import Batch
 
 
@@ -33,10 +36,21 @@ class Phase:
 
 
 class ReaderModel(nn.Module):
-    """Base class of the readers. Subclasses set `kind` and `config_class`."""
+    """Base class of the readers. Subclasses set `kind` and `config_class`.
+
+    The trainer uses only `loss`, `count_correct`, `phases`, `enter_phase`, `make_optimizer`
+    and `clip_gradients`, so a model of other data that keeps them trains with the same loop
+    (the NTM on the algorithmic tasks: memqa/models/ntm.py)."""
 
     kind: ClassVar[str]
     config_class: ClassVar[type]
+    uses_vocab: ClassVar[bool] = True  # False: the model reads no words (no vocab.json is saved)
+    hard_attention: ClassVar[bool] = False  # True: attention is one-hot, the memories picked (MemNN)
+
+    @classmethod
+    def check_training_data(cls, examples: Sequence[Example]) -> None:
+        """Raise a MemqaError before training when `examples` lack what this reader needs to learn
+        from (MemNN: supporting facts). By default any bAbI-format data will do."""
 
     def forward(self, batch: Batch) -> ReaderOutput:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -51,3 +65,15 @@ class ReaderModel(nn.Module):
 
     def enter_phase(self, phase: Phase) -> None:
         """Called by the trainer before each phase starts (e.g. linear start removes the softmax)."""
+
+    def count_correct(self, batch: Batch, output: ReaderOutput) -> int:
+        """How many examples of the batch the output gets right (the trainer's accuracy)."""
+        return int((output.logits.argmax(dim=1) == batch.answer_ids).sum())
+
+    def make_optimizer(self, learning_rate: float) -> torch.optim.Optimizer:
+        """The optimiser of each phase: plain SGD, no momentum (Sukhbaatar et al. 2015 §4.2)."""
+        return torch.optim.SGD(self.parameters(), lr=learning_rate)
+
+    def clip_gradients(self, train: TrainConfig) -> None:
+        """Called before every step: rescale the gradients to ℓ2 norm ≤ max_grad_norm (§4.2)."""
+        torch.nn.utils.clip_grad_norm_(self.parameters(), train.max_grad_norm)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from memqa.data.vocab import Vocab
 from memqa.errors import ConfigError
 from memqa.models.base import ReaderModel
+from memqa.models.memnn import MemNN
 from memqa.models.memn2n import MemN2N
+from memqa.models.ntm import NTMSequenceModel
 
-READERS: dict[str, type[ReaderModel]] = {MemN2N.kind: MemN2N}
+READERS: dict[str, type[ReaderModel]] = {MemNN.kind: MemNN, MemN2N.kind: MemN2N,
+                                        NTMSequenceModel.kind: NTMSequenceModel}  # the NTM on bit sequences
 
 
 def reader_class(kind: str) -> type[ReaderModel]:
@@ -16,7 +19,7 @@ def reader_class(kind: str) -> type[ReaderModel]:
     return READERS[kind]
 
 
-def build_model(kind: str, config, vocab: Vocab) -> ReaderModel:
+def build_model(kind: str, config, vocab: Vocab | None) -> ReaderModel:
     cls = reader_class(kind)
     if not isinstance(config, cls.config_class):
         raise ConfigError(f"a {kind} reader needs a {cls.config_class.__name__}, got {type(config).__name__}")

@@ -6,4 +6,7 @@ Dimension glossary (every shape comment in memqa uses these letters):
   V  word vocabulary              A  answer vocabulary
   K  hops                         F  supporting facts per question
   H  heads (NTM)                  N  memory rows (NTM)        M  memory row width (NTM)
+  Hr, Hw  read, write heads (NTM)  C  controller units (NTM)  L  controller layers (NTM)
+  T  time steps (NTM sequences; T_in input, T_out answer steps)  I, O  input, output bits per step (NTM)
+  Z  shift offsets -shift_range..+shift_range (NTM)
 """

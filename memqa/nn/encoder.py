@@ -3,6 +3,8 @@
 A sentence x_i = (x_i1 .. x_iJ) becomes m_i = sum_j l_j * A x_ij + T_A(i)
 (Sukhbaatar et al. 2015 §4.1): word embedding A, position encoding l_j (or all-ones
 for bag of words), and a learned temporal row T_A(i) indexed by the sentence's age.
+The position weights are the paper's l_kj times EncoderConfig.position_scale (2 by default,
+the scale of the authors' released code; 1 gives the paper's formula exactly).
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ class StoryEncoder(nn.Module):
         if self.config.encoding != "position":
             return None
         lengths = (word_ids != PAD_ID).sum(dim=-1)  # (...)
-        return position_encoding(lengths, word_ids.shape[-1], self.config.embedding_dim)  # (..., W, D)
+        weights = position_encoding(lengths, word_ids.shape[-1], self.config.embedding_dim)  # (..., W, D)
+        return weights * self.config.position_scale if self.config.position_scale != 1 else weights
 
     def encode_words(self, word_ids: Tensor, weights: Tensor | None = None) -> Tensor:
         """word_ids: (..., W) -> (..., D): the position-weighted (or plain) sum of word embeddings.

@@ -1,0 +1,98 @@
+"""NTM copy-task training on CPU: sequences per second, and wall time to converge.
+
+    python benchmarks/ntm_speed.py --threads 2                  # throughput, then one run to convergence (seed 0)
+    python benchmarks/ntm_speed.py --threads 2 --seeds 0,1,2,3  # convergence of several seeds, one after another
+
+Throughput: training steps (forward, backward, RMSProp) on copy sequences drawn from the training
+distribution (lengths 1-20), no evaluation. Convergence: `memqa train --reader ntm --task copy`'s
+job with its defaults (batch 16, lr 1e-3, evaluation every 1000 sequences on 256 fixed validation
+sequences); "converged" is the first evaluation under 0.1 bit errors per sequence, and the time
+is the whole training wall time up to it, evaluations included. Runs stop there (or at --sequences).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from memqa.models.ntm import NTMSequenceModel
+from memqa.ntm_pipeline import NTMTrainRequest, default_configs, train_ntm
+
+CONVERGED_BIT_ERRORS = 0.1  # issue 5's target at training lengths
+
+
+class Converged(KeyboardInterrupt):
+    """Stops the trainer like Ctrl-C does (it keeps the best weights) once the target is met."""
+
+
+def throughput(batch_size: int, steps: int, seed: int = 0) -> float:
+    """Training sequences per second at `batch_size`."""
+    task, config, train = default_configs("copy", batch_size=batch_size)
+    torch.manual_seed(seed)
+    model = NTMSequenceModel(config)
+    optimizer = model.make_optimizer(train.learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    batches = [task.sample(batch_size, generator) for _ in range(steps)]
+    started = time.perf_counter()
+    for batch in batches:
+        loss = model.loss(batch, model(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        model.clip_gradients(train)
+        optimizer.step()
+    return steps * batch_size / (time.perf_counter() - started)
+
+
+def converge(seed: int, sequences: int) -> dict:
+    task, config, train = default_configs("copy", sequences)
+    found: dict = {}
+
+    def on_point(point: dict, total: int) -> None:
+        if point["valid_bit_errors"] < CONVERGED_BIT_ERRORS:
+            found.update(point)
+            raise Converged
+
+    with tempfile.TemporaryDirectory() as folder:
+        request = NTMTrainRequest(Path(folder) / "copy", task, config, dataclasses.replace(train, seed=seed))
+        started = time.perf_counter()
+        train_ntm(request, on_point=on_point)
+        seconds = time.perf_counter() - started
+    return {"seed": seed, "converged": bool(found), "sequences": found.get("sequences"),
+            "seconds": round(found.get("seconds", seconds), 1), "valid_bit_errors": found.get("valid_bit_errors")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-sizes", default="1,8,16,32")
+    parser.add_argument("--steps", type=int, default=30, help="training steps timed per batch size")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--sequences", type=int, default=30_000, help="give up on convergence after this many")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    summary = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)",
+               "torch": torch.__version__, "throughput": {}, "convergence": []}
+    if not args.skip_throughput:
+        for batch_size in map(int, args.batch_sizes.split(",")):
+            rate = throughput(batch_size, args.steps)
+            summary["throughput"][batch_size] = round(rate, 1)
+            print(f"batch {batch_size:>3}: {rate:7.1f} training sequences/s", flush=True)
+    for seed in map(int, args.seeds.split(",")):
+        row = converge(seed, args.sequences)
+        summary["convergence"].append(row)
+        print(f"seed {seed}: " + (f"under {CONVERGED_BIT_ERRORS} bit errors after {row['sequences']} sequences, "
+                                  f"{row['seconds']} s" if row["converged"] else f"not converged in {args.sequences}"),
+              flush=True)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""The NTM's algorithmic tasks in `memqa train --reader ntm --task copy` and
+`memqa evaluate RUN --lengths 20,40,80`: progress in sequences, tables in bits."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from memqa_cli.console import console, note
+
+NTM_READER = "ntm"
+
+
+@dataclasses.dataclass(frozen=True)
+class NTMOptions:
+    """What `memqa train` was given for an NTM run (None: the task's default)."""
+
+    out: Path
+    task: str | None
+    sequences: int
+    eval_every: int
+    batch_size: int | None
+    learning_rate: float | None
+    controller: str | None
+    controller_size: int | None
+    heads: int | None
+    memory_rows: int | None
+    repeats: int
+    seed: int
+    device: str
+
+
+def train_ntm_command(options: NTMOptions) -> None:
+    from memqa.errors import ConfigError
+    from memqa.ntm_pipeline import BATCH_SIZE, NTMTrainRequest, default_configs, train_ntm
+    from memqa.pipeline import resolve_device
+    from memqa.tasks.algorithmic import TASKS
+
+    if options.task not in TASKS:
+        raise ConfigError(f"--reader ntm needs --task {' | '.join(TASKS)} (got {options.task!r})")
+    task, model, train = default_configs(options.task, options.sequences, options.eval_every,
+                                         batch_size=options.batch_size or BATCH_SIZE)
+    heads = {} if options.heads is None else {"read_heads": options.heads, "write_heads": options.heads}
+    model = _replace(model, controller=options.controller, controller_size=options.controller_size,
+                     memory_rows=options.memory_rows, **heads)
+    train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed)
+    request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device))
+    with _progress() as progress:
+        bar = progress.add_task(f"ntm {task.name}", total=train.epochs * options.eval_every, cost=0.0, errors=0.0)
+
+        def on_point(point: dict, total: int) -> None:
+            if point["sequences"] <= options.eval_every:  # a new seed started
+                progress.reset(bar, total=total, cost=0.0, errors=0.0)
+            progress.update(bar, completed=point["sequences"], cost=point["valid_cost_bits"],
+                            errors=point["valid_bit_errors"])
+
+        trained = train_ntm(request, on_point=on_point)
+    _report(trained)
+
+
+def _replace(config, **changes):
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("sequences"),
+                    TextColumn("valid cost {task.fields[cost]:7.3f} bits/seq"),
+                    TextColumn("bit errors {task.fields[errors]:6.3f}/seq"), TimeElapsedColumn(), console=console)
+
+
+def _report(trained) -> None:
+    if trained is None:
+        note("stopped before the first evaluation; nothing was saved")
+        return
+    result, info_point = trained.result, trained.curve[trained.result.best_epoch - 1]
+    table = Table(title="trained NTM")
+    for column in ("best at (sequences)", "valid cost (bits/seq)", "bit errors/seq", "perfect %", "seconds", "saved to"):
+        table.add_column(column, justify="left" if column == "saved to" else "right")
+    table.add_row(str(info_point["sequences"]), f"{info_point['valid_cost_bits']:.3f}",
+                  f"{info_point['valid_bit_errors']:.3f}", f"{100 * info_point['valid_perfect']:.1f}",
+                  f"{result.seconds:.1f}", str(trained.path))
+    console.print(table)
+    if result.stopped == "interrupted":
+        note("training was interrupted; the best evaluation so far was saved")
+    elif result.stopped:
+        note(f"training diverged in {result.stop_detail}; the best evaluation before that was saved; try a smaller --lr")
+
+
+def is_ntm_folder(path: Path) -> bool:
+    """Does `path` hold an NTM trained on an algorithmic task? (Read from config.json alone.)"""
+    import json
+
+    try:
+        return json.loads((path / "config.json").read_text(encoding="utf-8")).get("reader") == "ntm-sequence"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def evaluate_ntm_command(path: Path, lengths: str | None, repeats: int | None, sequences: int, format: str,
+                         output: Path | None, device: str) -> None:
+    from memqa.errors import ConfigError
+    from memqa.ntm_pipeline import load_ntm, score_sizes, scores_to_json, scores_to_markdown
+
+    model, task, _ = load_ntm(path, device)
+    if repeats is not None and task.name != "repeat-copy":
+        raise ConfigError(f"--repeats is for the repeat-copy task; {path} holds {task.name}")
+    sizes = parse_sizes(lengths) if lengths else default_sizes(task)
+    scores = score_sizes(model, task, sizes, repeats=repeats, sequences=sequences, device=device)
+    text = {"json": scores_to_json, "markdown": scores_to_markdown}.get(format)
+    if text is not None:
+        if output:
+            output.write_text(text(task, scores) + "\n", encoding="utf-8")
+            console.print(f"wrote {output}")
+        else:
+            print(text(task, scores))
+        return
+    table = Table(title=f"NTM {task.name}: {sequences} test sequences per {task.size_name}")
+    for column in (task.size_name, "repeats", "cost (bits/seq)", "bit errors/seq", "perfect %"):
+        table.add_column(column, justify="right")
+    for s in scores:
+        table.add_row(str(s.size), str(s.repeats or "-"), f"{s.cost_bits:.3f}", f"{s.bit_errors:.3f}",
+                      f"{100 * s.perfect:.1f}")
+    console.print(table)
+
+
+def parse_sizes(text: str) -> list[int]:
+    from memqa.errors import ConfigError
+
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--lengths {text!r}: give whole numbers separated by commas, e.g. 20,40,80") from None
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"--lengths {text!r}: give positive whole numbers, e.g. 20,40,80")
+    return sizes
+
+
+def default_sizes(task) -> list[int]:
+    """The training maximum and the paper's generalisation sizes (§4: Figures 4, 8, 11)."""
+    return {"copy": [10, 20, 30, 40, 50, 60, 80, 100, 120], "repeat-copy": [10, 20],
+            "associative-recall": [6, 8, 10, 12, 15, 20], "priority-sort": [20]}[task.name]

@@ -1,0 +1,271 @@
+"""Memory Network (Weston, Chopra, Bordes 2014), trained on the annotated supporting facts.
+
+  I  the shared StoryEncoder maps the question and each sentence to feature vectors (U Φ)
+  G  each sentence is written to the next memory slot, with its write time (the slot's age)
+  O  hop k picks o_k = argmax_i s_O([x, m_o1 .. m_ok-1], m_i),  s_O(x, y) = Φx(x)ᵀUᵀU Φy(y)
+     compared in pairs with the write-time features (s_Ot, "Modeling write time"; memqa.nn.ranking)
+  R  the answer label  argmax_w s_R([x, m_o1 .. m_oK], w)
+
+Adaptive memory (AM, Weston et al. 2015 App. A): a learned stop memory m_∅ is a candidate at
+every hop; a question with F annotated facts is taught to pick them in order, then m_∅, and hops
+stop once m_∅ is picked (`hops` is the hard limit). The non-linear response (NL, same appendix)
+is E(x) = tanh(W tanh(UΦx(x))) over the question and the facts found, one block per hop.
+
+Training is teacher-forced as in the paper: each hop's query holds the annotated facts before it,
+and R reads the annotated facts. At inference the reader uses its own picks and no annotation.
+The loss is the margin ranking loss of eqs. 6-8 with every other memory (and every other answer)
+as a negative: no sampling, one batched sum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from memqa.config import MemNNConfig
+from memqa.data.babi import Example
+from memqa.data.batching import NO_ANSWER, NO_FACT, Batch
+from memqa.data.vocab import PAD_ID, Vocab
+from memqa.errors import DataError
+from memqa.models.base import ReaderModel, ReaderOutput
+from memqa.nn.encoder import StoryEncoder, slot_ages
+from memqa.nn.ranking import compare_memories, margin_ranking_loss, pick_memory, write_order, written_after
+
+MATCH_WORDS = 2  # the "exact match" feature's vocabulary: PAD, and "this word is also in the question"
+NEWER_THAN_LAST, OLDER_THAN_OTHER = 0, 1  # rows of MemNN.time_features (the paper's Φt, made antisymmetric)
+
+
+class Memory(NamedTuple):
+    """The story written to memory, with the stop memory m_∅ as the last slot (index S)."""
+
+    candidates: Tensor  # (B, S+1, D) UΦy(m_i): a memory as a candidate
+    found: Tensor  # (B, S+1, D) UΦx(m_i): a memory once found, added to the next hops' query (m_∅: 0)
+    real: Tensor  # (B, S+1) True for stored sentences (False for padding and m_∅)
+    ages: Tensor  # (B, S+1) sentences written since (0 = latest)
+    order: Tensor  # (B, S+1, S+1) write_order of every pair
+    last_found: Tensor | None = None  # (B, S+1, D)
+
+
+def match_ids(story_ids: Tensor, question_ids: Tensor) -> Tensor:
+    """1 for each story word that also occurs in the question, else PAD ("exact matches", 2014 paper).
+    story_ids: (B, S, W); question_ids: (B, Wq). Returns (B, S, W) ids of the 2-word match vocabulary."""
+    shared = (story_ids[..., None] == question_ids[:, None, None, :]).any(dim=-1)  # (B, S, W)
+    return (shared & (story_ids != PAD_ID)).long()  # (B, S, W)
+
+
+class HopState(NamedTuple):
+    """What O knows before a hop."""
+
+    query: Tensor  # (B, D) UΦx([x, m_o1 .. m_ok-1])
+    available: Tensor  # (B, S+1) memories that may still be found (m_∅ always)
+    last: Tensor | None  # (B,) the memory found at the previous hop (None before the first)
+
+
+def start_state(memory: Memory, question: Tensor) -> HopState:
+    """Before hop 1: the query is the question (B, D); every sentence and m_∅ are available."""
+    available = memory.real.clone()  # (B, S+1)
+    available[:, -1] = True
+    return HopState(question, available, None)
+
+
+class SentenceFeatures(nn.Module):
+    """UΦ(sentence): one StoryEncoder, plus the exact-match feature of words shared with the question."""
+
+    def __init__(self, config: MemNNConfig, num_words: int):
+        super().__init__()
+        self.words = StoryEncoder(config.encoder, num_words)
+        match_config = dataclasses.replace(config.encoder, temporal=False)
+        self.matches = StoryEncoder(match_config, MATCH_WORDS) if config.match_features else None
+
+    def forward(self, story_ids: Tensor, matches: Tensor, ages: Tensor, weights: Tensor | None) -> Tensor:
+        """story_ids, matches: (B, S, W); ages: (B, S); weights: position weights or None -> (B, S, D)."""
+        features = self.words(story_ids, ages, weights)  # (B, S, D)
+        if self.matches is not None:
+            features = features + self.matches.encode_words(matches, weights)  # (B, S, D)
+        return features
+
+
+class Response(nn.Module):
+    """R: s_R([x, m_o1 .. m_oK], w) = E([x, m_o1 .. m_oK])ᵀ U_R Φy(w) for every answer label w."""
+
+    def __init__(self, config: MemNNConfig, vocab: Vocab):
+        super().__init__()
+        import os
+        self.variant = os.environ.get("MEMQA_R", "concat")
+        dim = config.encoder.embedding_dim
+        self.question = StoryEncoder(config.encoder, vocab.num_words)
+        self.facts = SentenceFeatures(config, vocab.num_words)
+        if self.variant == "set":
+            self.fact_hidden = nn.Linear(dim, dim)
+            self.fact_roles = nn.Parameter(torch.zeros(config.hops, dim))
+            self.hidden = nn.Linear(2 * dim, dim)
+        else:
+            self.hidden = nn.Linear((config.hops + 1) * dim, dim) if config.nonlinear else None  # W of NL
+        self.answer = nn.Linear(dim, vocab.num_answers, bias=False)  # U_R Φy(w), one row per label
+        for layer in (self.hidden, self.answer):
+            if layer is not None:
+                nn.init.normal_(layer.weight, std=config.encoder.init_std)
+
+    def forward(self, question: Tensor, facts: Tensor, present: Tensor) -> Tensor:
+        """question: (B, D) UΦx(x); facts: (B, K, D) UΦx(m_ok), zero after the reader stopped -> (B, A)."""
+        if self.variant == "set":
+            per_fact = torch.tanh(self.fact_hidden(torch.tanh(facts)) + self.fact_roles) * present[..., None]
+            features = torch.tanh(self.hidden(torch.cat([torch.tanh(question), per_fact.sum(1)], 1)))
+        elif self.hidden is None:
+            features = question + facts.sum(dim=1)  # (B, D): Φx([x, m_o1 .. m_oK])ᵀ U_Rᵀ
+        else:
+            blocks = torch.cat([question[:, None], facts], dim=1)  # (B, K+1, D)
+            features = torch.tanh(self.hidden(torch.tanh(blocks).flatten(1)))  # (B, D)
+        return self.answer(features)  # (B, A)
+
+
+class MemNN(ReaderModel):
+    kind = "memnn"
+    config_class = MemNNConfig
+    hard_attention = True
+
+    def __init__(self, config: MemNNConfig, vocab: Vocab):
+        super().__init__()
+        self.config = config
+        dim, num_words = config.encoder.embedding_dim, vocab.num_words
+        # O's U, in blocks: the question x, the facts found so far, and the candidate memories y.
+        self.question = StoryEncoder(config.encoder, num_words)
+        self.found = StoryEncoder(config.encoder, num_words)
+        import os
+        self.last_found = StoryEncoder(config.encoder, num_words) if os.environ.get("MEMQA_LAST") else None
+        self.candidates = SentenceFeatures(config, num_words)
+        self.stop_memory = nn.Parameter(torch.empty(dim))  # m_∅ (AM)
+        self.time_features = nn.Parameter(torch.empty(2, dim)) if config.time_features else None  # UΦt
+        self.response = Response(config, vocab)
+        for parameter in (self.stop_memory, self.time_features):
+            if parameter is not None:
+                nn.init.normal_(parameter, std=config.encoder.init_std)
+
+    @classmethod
+    def check_training_data(cls, examples: Sequence[Example]) -> None:
+        missing = [e for e in examples if not e.supporting]
+        if missing:
+            raise DataError(f"{missing[0].source or 'a question'}: no supporting facts ({len(missing)} of "
+                            f"{len(examples)} questions have none); the memnn reader learns from them (the third "
+                            "tab-separated field of a question line): add them, or train --reader memn2n")
+
+    def forward(self, batch: Batch) -> ReaderOutput:
+        """batch.story_ids (B, S, W), memory_mask (B, S), question_ids (B, Wq); in training also
+        supporting_ids (B, F) -> logits (B, A), attention (B, K, S) one-hot on the memories picked
+        (a row of zeros once the reader stopped)."""
+        S = batch.memory_mask.shape[1]
+        memory, matches, weights = self._write(batch)
+        question = self.question.encode_words(batch.question_ids)  # (B, D)
+        forced = self.fact_targets(batch) if self.training else None  # (B, K) or None
+        picks = self._pick_facts(memory, question, forced)  # (B, K)
+        found = picks if forced is None else forced  # (B, K): R reads the annotated facts in training
+        logits = self._respond(batch, found, matches, memory.ages[:, :S], weights)  # (B, A)
+        attention = F.one_hot(picks, S + 1)[..., :S].to(logits.dtype)  # (B, K, S)
+        return ReaderOutput(logits, attention)
+
+    def _write(self, batch: Batch) -> tuple[Memory, Tensor, Tensor | None]:
+        """G: the sentences in their slots with their write times (and m_∅ after them)."""
+        real = batch.memory_mask  # (B, S)
+        ages = slot_ages(real)  # (B, S)
+        weights = self.question.word_weights(batch.story_ids)  # (B, S, W, D) or None
+        matches = match_ids(batch.story_ids, batch.question_ids)  # (B, S, W)
+        candidates = self.candidates(batch.story_ids, matches, ages, weights)  # (B, S, D)
+        stop = self.stop_memory.expand(real.shape[0], 1, -1)  # (B, 1, D)
+        found = self.found(batch.story_ids, ages, weights)  # (B, S, D)
+        real = F.pad(real, (0, 1))  # (B, S+1)
+        ages = F.pad(ages, (0, 1))  # (B, S+1); m_∅'s age is never used (it is not real)
+        last_found = None if self.last_found is None else F.pad(self.last_found(batch.story_ids, slot_ages(batch.memory_mask), weights), (0, 0, 0, 1))
+        memory = Memory(torch.cat([candidates, stop], dim=1), F.pad(found, (0, 0, 0, 1)), real, ages,
+                        write_order(ages, real), last_found)
+        return memory, matches, weights
+
+    def _hop_comparisons(self, memory: Memory, state: HopState) -> Tensor:
+        """s_Ot of every pair of memories at one hop. Returns (B, S+1, S+1)."""
+        query = state.query
+        if memory.last_found is not None and state.last is not None:
+            query = query + memory.last_found.gather(1, state.last[:, None, None].expand(-1, 1, query.shape[1]))[:, 0]
+        state = state._replace(query=query)
+        scores = torch.einsum("bsd,bd->bs", memory.candidates, state.query)  # (B, S+1)
+        if self.time_features is None:
+            return compare_memories(scores, memory.order, scores.new_zeros(scores.shape[0]))
+        weights = state.query @ self.time_features.T  # (B, 2): the question's weight on each time feature
+        if state.last is not None:
+            newer = written_after(memory.ages, memory.real, state.last)  # (B, S+1)
+            scores = scores + weights[:, NEWER_THAN_LAST, None] * newer  # (B, S+1)
+        return compare_memories(scores, memory.order, weights[:, OLDER_THAN_OTHER])  # (B, S+1, S+1)
+
+    def _advance(self, memory: Memory, state: HopState, chosen: Tensor) -> HopState:
+        """The state after finding memory `chosen` (B,): its features join the query, it cannot be
+        found again, and after m_∅ nothing else can (AM stops)."""
+        stop = memory.real.shape[1] - 1
+        found = memory.found.gather(1, chosen[:, None, None].expand(-1, 1, memory.found.shape[2]))[:, 0]  # (B, D)
+        available = state.available.scatter(1, chosen[:, None], False) & (chosen != stop)[:, None]  # (B, S+1)
+        available[:, stop] = True
+        return HopState(state.query + found, available, chosen)
+
+    def _pick_facts(self, memory: Memory, question: Tensor, forced: Tensor | None) -> Tensor:
+        """O: the memory picked at each hop (B, K); S (= m_∅) once stopped. With `forced` (B, K), each
+        hop's query holds the annotated facts instead of the earlier picks (teacher forcing)."""
+        state, picks = start_state(memory, question), []
+        for hop in range(self.config.hops):
+            picks.append(pick_memory(self._hop_comparisons(memory, state), state.available))  # (B,)
+            state = self._advance(memory, state, picks[-1] if forced is None else forced[:, hop])
+        return torch.stack(picks, dim=1)  # (B, K)
+
+    def _respond(self, batch: Batch, found: Tensor, matches: Tensor, ages: Tensor, weights: Tensor | None) -> Tensor:
+        """R over the question and the facts found (B, K) -> logits (B, A)."""
+        facts = self.response.facts(batch.story_ids, matches, ages, weights)  # (B, S, D)
+        facts = F.pad(facts, (0, 0, 0, 1))  # (B, S+1, D): m_∅ adds nothing
+        chosen = facts.gather(1, found[:, :, None].expand(-1, -1, facts.shape[2]))  # (B, K, D)
+        return self.response(self.response.question.encode_words(batch.question_ids), chosen, found < facts.shape[1] - 1)  # (B, A)
+
+    def fact_targets(self, batch: Batch) -> Tensor:
+        """The slot each hop must pick (B, K): the annotated facts in order, then m_∅ (slot S)."""
+        S, K = batch.memory_mask.shape[1], self.config.hops
+        facts = batch.supporting_ids[:, :K]  # (B, ≤K)
+        facts = F.pad(facts, (0, K - facts.shape[1]), value=NO_FACT)  # (B, K)
+        return facts.masked_fill(facts == NO_FACT, S)  # (B, K)
+
+    def loss(self, batch: Batch, output: ReaderOutput) -> Tensor:
+        """Eqs. 6-8, summed over the batch: each hop's annotated fact (then m_∅) beats every other
+        available memory by the margin γ, and the true answer beats every other answer by γ."""
+        total = self._fact_loss(batch) + self._answer_loss(output.logits, batch.answer_ids)
+        import os
+        if self.training and os.environ.get("MEMQA_FREE"):
+            S = batch.memory_mask.shape[1]
+            memory, matches, weights = self._write(batch)
+            with torch.no_grad():
+                picks = self._pick_facts(memory, self.question.encode_words(batch.question_ids), None)
+            logits = self._respond(batch, picks, matches, memory.ages[:, :S], weights)
+            total = total + self._answer_loss(logits, batch.answer_ids)
+        return total
+
+    def _fact_loss(self, batch: Batch) -> Tensor:
+        memory, _, _ = self._write(batch)
+        targets = self.fact_targets(batch)  # (B, K)
+        stop = memory.real.shape[1] - 1
+        # Questions without annotated facts (a test file may have none) teach nothing; hops after m_∅ neither.
+        taught = (batch.supporting_ids != NO_FACT).any(dim=1)  # (B,)
+        state = start_state(memory, self.question.encode_words(batch.question_ids))
+        total = memory.candidates.new_zeros(())
+        for hop in range(self.config.hops):
+            comparisons = self._hop_comparisons(memory, state)  # (B, S+1, S+1)
+            target = targets[:, hop]  # (B,)
+            margins = comparisons.gather(1, target[:, None, None].expand(-1, 1, comparisons.shape[2]))[:, 0]  # (B, S+1)
+            negatives = state.available.scatter(1, target[:, None], False) & taught[:, None]  # (B, S+1)
+            total = total + margin_ranking_loss(margins, negatives, self.config.margin)
+            taught = taught & (target != stop)
+            state = self._advance(memory, state, target)
+        return total
+
+    def _answer_loss(self, logits: Tensor, answer_ids: Tensor) -> Tensor:
+        """Eq. 8: Σ over answers a ≠ r of max(0, γ - s_R(r) + s_R(a)); unseen answers teach nothing."""
+        known = answer_ids != NO_ANSWER  # (B,)
+        target = logits.gather(1, answer_ids.clamp(min=0)[:, None])  # (B, 1)
+        negatives = known[:, None] & (torch.arange(logits.shape[1], device=logits.device) != answer_ids[:, None])
+        return margin_ranking_loss(target - logits, negatives, self.config.margin)

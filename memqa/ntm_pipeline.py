@@ -1,0 +1,237 @@
+"""Train the NTM on an algorithmic task, score it across sizes and save it: the jobs behind
+`memqa train --reader ntm --task copy` and `memqa evaluate RUN --lengths 20,40,80`.
+
+Training is memqa.train.train_model, the loop the bAbI readers use: the task supplies the data
+(a stream of fresh random sequences, `eval_every` per "epoch", and a fixed validation set), the
+model its loss, optimiser (RMSProp), clipping (element-wise) and accuracy (sequences without a
+bit error). The best evaluation point is kept. The learning curve (cost in bits per sequence and
+bit errors per sequence against sequences seen) is saved in config.json's info.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from memqa.checkpoint import load_reader_files, save_reader
+from memqa.config import NTM_LEARNING_RATE, NTMConfig, TrainConfig
+from memqa.errors import CheckpointError, ConfigError
+from memqa.models.ntm import NTMSequenceModel, NTMTrace
+from memqa.tasks.algorithmic import (FixedSequences, SequenceBatch, Task, TaskStream, make_task, sequence_scores,
+                                     task_from_dict)
+from memqa.train import EpochRecord, TrainResult, train_model
+
+# Graves et al. 2014 Table 2 (LSTM controller): heads (read = write), controller layers x units, learning rate.
+PAPER_SETTINGS = {
+    "copy": dict(heads=1, layers=1, units=100, learning_rate=NTM_LEARNING_RATE),
+    "repeat-copy": dict(heads=1, layers=1, units=100, learning_rate=NTM_LEARNING_RATE),
+    "associative-recall": dict(heads=1, layers=1, units=100, learning_rate=NTM_LEARNING_RATE),
+    "priority-sort": dict(heads=5, layers=2, units=100, learning_rate=3e-5),
+}
+# The paper trains one sequence at a time; memqa trains batches of 16 with a 10x larger step, which
+# learns copy in fewer sequences and far less time (measured in docs/ntm.md).
+BATCH_SIZE = 16
+BATCH_LEARNING_RATE_FACTOR = 10.0
+EVAL_EVERY = 1000  # sequences between evaluations ("epochs"): pytorch-ntm evaluates every 500
+VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED = 8, 32, 1_000_003  # 256 fixed validation sequences
+TEST_SEED = 2_000_003  # generalisation test sequences, never seen in training
+
+
+@dataclass(frozen=True)
+class NTMTrainRequest:
+    out: Path
+    task: Task
+    model_config: NTMConfig
+    train_config: TrainConfig  # epochs = evaluations; each covers `eval_every` training sequences
+    eval_every: int = EVAL_EVERY
+    device: str = "cpu"
+
+
+@dataclass
+class TrainedNTM:
+    path: Path
+    result: TrainResult
+    curve: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SizeScore:
+    """The paper's metrics at one test size, averaged over `sequences` sequences."""
+
+    size: int
+    repeats: int | None  # repeat copy only
+    sequences: int
+    cost_bits: float  # cross-entropy in bits per sequence
+    bit_errors: float  # wrong output bits per sequence
+    perfect: float  # fraction of sequences without any bit error
+
+
+def default_configs(task_name: str, sequences: int = 30_000, eval_every: int = EVAL_EVERY, *,
+                    batch_size: int = BATCH_SIZE, paper_learning_rate: bool = False) -> tuple[Task, NTMConfig, TrainConfig]:
+    """The task, the paper's model for it (Table 2) and a schedule of `sequences` training sequences."""
+    task = make_task(task_name)
+    paper = PAPER_SETTINGS[task_name]
+    model = NTMConfig(input_size=task.input_size, output_size=task.output_size, read_heads=paper["heads"],
+                      write_heads=paper["heads"], controller_size=paper["units"], controller_layers=paper["layers"])
+    learning_rate = paper["learning_rate"] * (1.0 if paper_learning_rate else BATCH_LEARNING_RATE_FACTOR)
+    return task, model, schedule(sequences, eval_every, batch_size, learning_rate)
+
+
+def schedule(sequences: int, eval_every: int, batch_size: int, learning_rate: float, seed: int = 0) -> TrainConfig:
+    """A TrainConfig for `sequences` training sequences, evaluated every `eval_every`; no decay."""
+    if sequences < 1 or eval_every < 1:
+        raise ConfigError("--sequences and --eval-every must be at least 1")
+    epochs = max(1, math.ceil(sequences / eval_every))
+    return TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, decay_every=epochs,
+                       decay_factor=1.0, linear_start_epochs=0, seed=seed)
+
+
+@torch.no_grad()
+def score_batches(model: NTMSequenceModel, batches: Sequence[SequenceBatch], device: str = "cpu") -> tuple[float, float, float]:
+    """(cost bits, bit errors, perfect fraction) per sequence over `batches`."""
+    was_training = model.training
+    model.eval()
+    cost, errors = [], []
+    for batch in batches:
+        batch = batch.to(device)
+        scores = sequence_scores(model(batch).logits, batch.targets)
+        cost.append(scores.cost_bits.cpu())
+        errors.append(scores.bit_errors.cpu())
+    model.train(was_training)
+    cost_bits, bit_errors = torch.cat(cost), torch.cat(errors).float()
+    return float(cost_bits.mean()), float(bit_errors.mean()), float((bit_errors == 0).float().mean())
+
+
+def train_ntm(request: NTMTrainRequest, *, on_point: Callable[[dict, int], None] | None = None) -> TrainedNTM | None:
+    """Train (seeds seed .. seed + repeats - 1, the best kept), save the best to request.out; None
+    when interrupted before the first evaluation."""
+    config = request.train_config
+    best: tuple[TrainResult, list[dict]] | None = None
+    for repeat in range(config.repeats):
+        result, curve = _train_once(request, config.seed + repeat, on_point)
+        if result.history and (best is None or result.selection_key > best[0].selection_key):
+            best = (result, curve)
+        if result.stopped == "interrupted":
+            break
+    if best is None:
+        return None
+    result, curve = best
+    info = _info(request, result, curve)
+    save_reader(request.out, result.model, None, info, card=ntm_card(info, request.model_config))
+    return TrainedNTM(request.out, result, curve)
+
+
+def _train_once(request: NTMTrainRequest, seed: int, on_point) -> tuple[TrainResult, list[dict]]:
+    torch.manual_seed(seed)
+    model = NTMSequenceModel(request.model_config)
+    valid = FixedSequences.drawn(request.task, VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED)
+    curve: list[dict] = []
+    started = time.perf_counter()
+
+    def on_epoch(record: EpochRecord, total: int) -> None:
+        cost, errors, perfect = score_batches(model, list(valid.batches()), request.device)
+        point = {"sequences": record.epoch * request.eval_every, "seconds": round(time.perf_counter() - started, 2),
+                 "train_cost_bits": record.train_loss / math.log(2), "valid_cost_bits": cost,
+                 "valid_bit_errors": errors, "valid_perfect": perfect}
+        curve.append(point)
+        if on_point:
+            on_point(point, total * request.eval_every)
+
+    result = train_model(model, TaskStream(request.task, request.eval_every), valid,
+                         dataclasses.replace(request.train_config, seed=seed), vocab=None, seed=seed,
+                         device=request.device, on_epoch=on_epoch)
+    return result, curve
+
+
+def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> dict:
+    best = curve[result.best_epoch - 1] if result.best_epoch else {}
+    return {
+        "task": request.task.to_dict(),
+        "train_config": dataclasses.asdict(request.train_config),
+        "eval_every": request.eval_every,
+        "seed": result.seed,
+        "best_sequences": best.get("sequences", 0),
+        "sequences_run": len(result.history) * request.eval_every,
+        "stopped": result.stopped,
+        "train_seconds": round(result.seconds, 2),
+        "scores": {k: best[k] for k in ("valid_cost_bits", "valid_bit_errors", "valid_perfect") if k in best},
+        "curve": [{k: round(v, 4) if isinstance(v, float) else v for k, v in point.items()} for point in curve],
+        "command": shlex.join(["memqa", *sys.argv[1:]]) if Path(sys.argv[0]).name == "memqa" else "",
+    }
+
+
+def load_ntm(path: str | os.PathLike, device: str = "cpu") -> tuple[NTMSequenceModel, Task, dict]:
+    """(model, its task, info) from a folder written by train_ntm."""
+    model, _, info = load_reader_files(path, device)
+    if not isinstance(model, NTMSequenceModel) or not isinstance(info.get("task"), dict):
+        raise CheckpointError(f"{path}: holds a {model.kind} reader, not an NTM trained on an algorithmic task")
+    return model, task_from_dict(info["task"]), info
+
+
+def score_sizes(model: NTMSequenceModel, task: Task, sizes: Sequence[int], *, repeats: int | None = None,
+                sequences: int = 128, batch_size: int = 64, device: str = "cpu",
+                on_size: Callable[[SizeScore], None] | None = None) -> list[SizeScore]:
+    """The paper's metrics at each test size, on `sequences` fresh sequences (seeded: TEST_SEED)."""
+    options = {} if repeats is None else {"repeats": repeats}
+    scores = []
+    for size in sizes:
+        generator = torch.Generator().manual_seed(TEST_SEED + size)
+        batches = [task.sample(min(batch_size, sequences - start), generator, size=size, **options)
+                   for start in range(0, sequences, batch_size)]
+        score = SizeScore(size, repeats, sequences, *score_batches(model, batches, device))
+        scores.append(score)
+        if on_size:
+            on_size(score)
+    return scores
+
+
+@torch.no_grad()
+def episode(model: NTMSequenceModel, task: Task, size: int, *, repeats: int | None = None, seed: int = TEST_SEED,
+            device: str = "cpu") -> tuple[SequenceBatch, NTMTrace]:
+    """One test sequence of `size` and what the NTM did at each step (for the Figure 6 picture)."""
+    options = {} if repeats is None else {"repeats": repeats}
+    batch = task.sample(1, torch.Generator().manual_seed(seed), size=size, **options)
+    model.eval()
+    output = model(batch.to(device), trace=True)
+    return batch, output.trace._replace(**{k: v.cpu() for k, v in output.trace._asdict().items()})
+
+
+def scores_to_json(task: Task, scores: Sequence[SizeScore]) -> str:
+    return json.dumps({"task": task.name, "size": task.size_name, "scores": [dataclasses.asdict(s) for s in scores]},
+                      indent=2)
+
+
+def scores_to_markdown(task: Task, scores: Sequence[SizeScore]) -> str:
+    lines = [f"| {task.size_name} | repeats | sequences | cost (bits/seq) | bit errors/seq | perfect (%) |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for s in scores:
+        lines.append(f"| {s.size} | {s.repeats or '-'} | {s.sequences} | {s.cost_bits:.3f} | {s.bit_errors:.3f} | "
+                     f"{100 * s.perfect:.1f} |")
+    return "\n".join(lines)
+
+
+def ntm_card(info: dict, model_config: NTMConfig) -> str:
+    """The README.md of a saved NTM."""
+    task, scores = info["task"], info.get("scores", {})
+    lines = [f"# memqa NTM: {task['name']}", "",
+             f"A Neural Turing Machine (Graves et al. 2014) trained on the {task['name']} task with memqa "
+             f"({info['sequences_run']} sequences, seed {info['seed']}; best at {info['best_sequences']}).", "",
+             "```bash", "memqa evaluate <this folder> --lengths 20,40,80", "```", "",
+             "## Validation (training sizes)", "", "| cost (bits/seq) | bit errors/seq | perfect |", "|---:|---:|---:|",
+             f"| {scores.get('valid_cost_bits', math.nan):.3f} | {scores.get('valid_bit_errors', math.nan):.3f} | "
+             f"{100 * scores.get('valid_perfect', math.nan):.1f}% |", "",
+             "## Configuration", "", "```json",
+             json.dumps({"model": dataclasses.asdict(model_config), "task": task}, indent=2, sort_keys=True), "```", ""]
+    if info.get("command"):
+        lines += ["Made by:", "", f"    {info['command']}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+"""The NTM end to end: the trainer on an algorithmic task, save -> load, and `memqa train --reader
+ntm`, `memqa evaluate --lengths` and `memqa plot` through typer's CliRunner with tiny settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import pytest
+import torch
+from helpers import TINY_TRAIN
+from typer.testing import CliRunner
+
+from memqa.checkpoint import load_reader_files
+from memqa.errors import CheckpointError
+from memqa.ntm_pipeline import NTMTrainRequest, default_configs, load_ntm, schedule, score_sizes, train_ntm
+from memqa.reader import load_reader
+from memqa.tasks.algorithmic import CopyTask, FixedSequences
+from memqa_cli.main import app
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+SMALL_MEMORY = ["--memory-size", "12", "--controller-size", "16"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_ok(result) -> str:
+    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
+    return ANSI.sub("", result.stdout)
+
+
+def tiny_request(out, seed: int = 0, sequences: int = 64) -> NTMTrainRequest:
+    task, model, _ = default_configs("copy")
+    task = CopyTask(bits=4, max_length=4)
+    model = dataclasses.replace(model, input_size=task.input_size, output_size=task.output_size, memory_rows=8,
+                                memory_width=6, controller_size=16)
+    return NTMTrainRequest(out, task, model, schedule(sequences, 32, batch_size=8, learning_rate=1e-3, seed=seed), 32)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ntm") / "copy"
+    return train_ntm(tiny_request(out))
+
+
+def test_training_keeps_a_curve_and_saves_a_folder(trained):
+    assert trained.path.is_dir()
+    assert sorted(p.name for p in trained.path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    info = json.loads((trained.path / "config.json").read_text())["info"]
+    assert [point["sequences"] for point in info["curve"]] == [32, 64]
+    assert info["task"] == {"name": "copy", "bits": 4, "min_length": 1, "max_length": 4}
+    assert info["best_sequences"] == 32 * trained.result.best_epoch
+    assert "bit errors/seq" in (trained.path / "README.md").read_text()
+
+
+def test_save_then_load_gives_identical_outputs(trained):
+    model, task, info = load_ntm(trained.path)
+    batch = task.sample(4, torch.Generator().manual_seed(5), size=4)
+    assert torch.equal(model(batch).logits, trained.result.model(batch).logits)
+    _, vocab, _ = load_reader_files(trained.path)
+    assert vocab is None  # no vocab.json: the NTM reads bits, not words
+
+
+def test_an_ntm_folder_is_not_a_question_answering_reader(trained):
+    with pytest.raises(CheckpointError, match="answers no questions"):
+        load_reader(trained.path)
+
+
+def test_training_is_seeded(tmp_path):
+    logits = []
+    for index, seed in enumerate((3, 3, 4)):
+        result = train_ntm(tiny_request(tmp_path / f"run{index}", seed=seed, sequences=32)).result
+        logits.append(result.model(CopyTask(bits=4).sample(2, torch.Generator().manual_seed(0), size=3)).logits)
+    assert torch.equal(logits[0], logits[1])
+    assert not torch.equal(logits[0], logits[2])
+
+
+def test_score_sizes(trained):
+    scores = score_sizes(trained.result.model, CopyTask(bits=4), [2, 6], sequences=10, batch_size=4)
+    assert [(s.size, s.sequences) for s in scores] == [(2, 10), (6, 10)]
+    assert all(0 <= s.bit_errors <= 4 * s.size and 0 <= s.perfect <= 1 for s in scores)
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "ntm-copy"
+    result = invoke("train", "--reader", "ntm", "--task", "copy", "--out", out, "--sequences", 64, "--eval-every", 32,
+                    "--batch-size", 16, *SMALL_MEMORY)
+    return out, result
+
+
+def test_cli_train(cli_run):
+    out, result = cli_run
+    stdout = assert_ok(result)
+    assert "trained NTM" in stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["reader"] == "ntm-sequence"
+    assert config["model"]["memory_rows"] == 12 and config["model"]["controller_size"] == 16
+    assert config["info"]["train_config"]["batch_size"] == 16 and len(config["info"]["curve"]) == 2
+
+
+@pytest.mark.parametrize("task", ["repeat-copy", "associative-recall", "priority-sort"])
+def test_cli_train_other_tasks(tmp_path, task):
+    out = tmp_path / task
+    assert_ok(invoke("train", "--reader", "ntm", "--task", task, "--out", out, "--sequences", 8, "--eval-every", 8,
+                     "--batch-size", 8, "--heads", 1, *SMALL_MEMORY))
+    assert json.loads((out / "config.json").read_text())["info"]["task"]["name"] == task
+
+
+def test_cli_evaluate_lengths(cli_run):
+    out, _ = cli_run
+    report = json.loads(assert_ok(invoke("evaluate", out, "--lengths", "2,5", "--sequences", 8, "--format", "json")))
+    assert report["task"] == "copy" and [row["size"] for row in report["scores"]] == [2, 5]
+    model, task, _ = load_ntm(out)
+    expected = score_sizes(model, task, [2, 5], sequences=8)
+    assert [row["bit_errors"] for row in report["scores"]] == pytest.approx([s.bit_errors for s in expected])
+    table = assert_ok(invoke("evaluate", out, "--lengths", "3", "--sequences", 4))
+    assert "bit errors/seq" in table
+
+
+def test_cli_plot(cli_run, tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need the memqa[plots] extra")
+    out, _ = cli_run
+    stdout = assert_ok(invoke("plot", out, "--out", tmp_path / "img" / "copy", "--lengths", "2,4", "--sequences", 4,
+                              "--episode-length", 3))
+    for name in ("learning", "generalisation", "episode"):
+        png = tmp_path / "img" / f"copy-{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| length | seed 0 |" in stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--reader", "ntm", "--task", "3", "--out", "x"], "--reader ntm needs --task copy"),
+    (["train", "--task", "copy", "--out", "x"], "task names such as copy need --reader ntm"),
+    (["train", "--reader", "ntm-sequence", "--train-file", TINY_TRAIN, "--out", "x"], "not bAbI stories"),
+])
+def test_cli_errors(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert message in ANSI.sub("", result.stderr).replace("\n", " ")
+
+
+def test_cli_evaluate_repeats_only_for_repeat_copy(cli_run):
+    out, _ = cli_run
+    result = invoke("evaluate", out, "--lengths", "3", "--repeats", "2")
+    assert result.exit_code == 1 and "--repeats is for the repeat-copy task" in ANSI.sub("", result.stderr)
+
+
+def test_validation_set_is_fixed():
+    first = FixedSequences.drawn(CopyTask(), 2, 4, seed=9)
+    again = FixedSequences.drawn(CopyTask(), 2, 4, seed=9)
+    assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(first.batches(), again.batches()))
+
+
+def test_focused_rows_handle_the_wrap_around():
+    from memqa.plots import focused_rows
+
+    weights = torch.zeros(3, 10)
+    weights[0, 9], weights[1, 0], weights[2, 1] = 1.0, 1.0, 0.9  # a focus moving 9 -> 0 -> 1
+    assert focused_rows(weights, margin=1).tolist() == [8, 9, 0, 1, 2]
+    weights = torch.zeros(2, 10)
+    weights[0, 3], weights[1, 5] = 1.0, 1.0
+    assert focused_rows(weights, margin=0).tolist() == [3, 4, 5]
+    assert focused_rows(torch.full((2, 4), 0.25)).tolist() == [0, 1, 2, 3]

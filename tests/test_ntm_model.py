@@ -1,0 +1,145 @@
+"""The NTM cell and sequence model (memqa/nn/ntm.py, memqa/models/ntm.py): shapes for any number
+of heads, both controllers, finite gradients at the extremes, overfitting, seeding."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from memqa.config import NTMConfig
+from memqa.errors import ConfigError
+from memqa.models.ntm import NTMSequenceModel
+from memqa.nn.ntm import INITIAL_FOCUS, NTMCell, NTMState
+from memqa.tasks.algorithmic import CopyTask, sequence_scores
+
+TINY_TASK = CopyTask(bits=4, min_length=1, max_length=3)
+
+
+def tiny_config(**changes) -> NTMConfig:
+    base = NTMConfig(input_size=TINY_TASK.input_size, output_size=TINY_TASK.output_size, memory_rows=8,
+                     memory_width=6, controller_size=32)
+    return dataclasses.replace(base, **changes)
+
+
+def tiny_batch(batch_size: int = 6, size: int = 3, seed: int = 0):
+    return TINY_TASK.sample(batch_size, torch.Generator().manual_seed(seed), size=size)
+
+
+@pytest.mark.parametrize("controller, layers, reads, writes", [
+    ("lstm", 1, 1, 1), ("lstm", 2, 2, 3), ("feedforward", 1, 1, 1), ("feedforward", 2, 3, 2)])
+def test_step_shapes(controller, layers, reads, writes):
+    config = tiny_config(controller=controller, controller_layers=layers, read_heads=reads, write_heads=writes)
+    cell = NTMCell(config)
+    x = torch.randn(5, config.input_size)
+    state = cell.initial_state(x)
+    assert isinstance(state, NTMState)
+    output, state = cell.step(x, state)
+    assert output.shape == (5, config.output_size)
+    assert state.memory.shape == (5, 8, 6)
+    assert state.read_vectors.shape == (5, reads, 6)
+    assert state.read_weightings.shape == (5, reads, 8) and state.write_weightings.shape == (5, writes, 8)
+    assert state.controller_hidden.shape == state.controller_cell.shape == (layers, 5, 32)
+    assert torch.allclose(state.read_weightings.sum(-1), torch.ones(5, reads))
+
+
+def test_initial_state_is_learned_and_focused():
+    cell = NTMCell(tiny_config())
+    state = cell.initial_state(torch.zeros(2, TINY_TASK.input_size))
+    assert state.read_weightings[:, 0, 0].tolist() == pytest.approx([INITIAL_FOCUS] * 2)
+    assert state.memory.eq(cell.config.memory_init).all()  # Collier & Beel 2018: a small constant
+    learned = dict(cell.named_parameters())
+    assert {"initial_memory", "initial_read_vectors", "initial_weighting_logits", "initial_hidden",
+            "initial_cell"} <= set(learned)
+
+
+def test_initial_state_follows_the_input_dtype():
+    cell = NTMCell(tiny_config()).double()
+    state = cell.initial_state(torch.zeros(2, TINY_TASK.input_size, dtype=torch.float64))
+    assert all(t.dtype == torch.float64 for t in state)
+
+
+def test_state_is_passed_not_kept():
+    """Stepping twice from the same state gives the same result: nothing is hidden on the module."""
+    torch.manual_seed(0)
+    cell = NTMCell(tiny_config())
+    x = torch.randn(3, TINY_TASK.input_size)
+    state = cell.initial_state(x)
+    first, _ = cell.step(x, state)
+    cell.step(x, cell.step(x, state)[1])
+    again, _ = cell.step(x, state)
+    assert torch.equal(first, again)
+
+
+@pytest.mark.parametrize("scale", [1e4, -1e4])
+def test_finite_gradients_with_extreme_head_parameters_and_zero_memory(scale):
+    torch.manual_seed(0)
+    model = NTMSequenceModel(tiny_config(memory_init=0.0, read_heads=2, write_heads=2))
+    with torch.no_grad():
+        model.cell.head_layer.weight.fill_(scale)
+        model.cell.head_layer.bias.fill_(scale)
+    batch = tiny_batch()
+    output = model(batch)
+    model.loss(batch, output).backward()
+    assert torch.isfinite(output.logits).all()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+
+
+def test_overfits_a_few_short_copy_sequences():
+    """Four copy sequences of length 3 are learned exactly (seeds 0-3 need 36-64 steps)."""
+    torch.manual_seed(0)
+    model = NTMSequenceModel(tiny_config())
+    batch = tiny_batch(batch_size=4)
+    optimizer = model.make_optimizer(3e-3)
+    first_loss = model.loss(batch, model(batch)).item()
+    for _ in range(300):
+        output = model(batch)
+        if model.count_correct(batch, output) == 4:
+            break
+        optimizer.zero_grad()
+        model.loss(batch, output).backward()
+        model.clip_gradients(None)
+        optimizer.step()
+    assert int(sequence_scores(output.logits, batch.targets).bit_errors.sum()) == 0
+    assert model.loss(batch, output).item() < first_loss / 4
+
+
+def test_same_seed_same_model_and_outputs():
+    outputs = []
+    for seed in (1, 1, 2):
+        torch.manual_seed(seed)
+        outputs.append(NTMSequenceModel(tiny_config())(tiny_batch()).logits)
+    assert torch.equal(outputs[0], outputs[1])
+    assert not torch.allclose(outputs[0], outputs[2])
+
+
+def test_trace_records_every_step():
+    model = NTMSequenceModel(tiny_config(read_heads=2))
+    batch = tiny_batch(2, size=3)
+    output = model(batch, trace=True)
+    steps = batch.inputs.shape[1]
+    assert output.trace.output_logits.shape == (2, steps, TINY_TASK.output_size)
+    assert output.trace.read_weightings.shape == (2, steps, 2, 8)
+    assert output.trace.write_weightings.shape == (2, steps, 1, 8)
+    assert torch.equal(output.trace.output_logits[:, -3:], output.logits)
+
+
+def test_gradient_clipping_is_element_wise():
+    model = NTMSequenceModel(tiny_config())
+    for parameter in model.parameters():
+        parameter.grad = torch.full_like(parameter, 50.0)
+    model.cell.output_layer.bias.grad = torch.tensor([-50.0, 3.0, 0.5, -2.0])
+    model.clip_gradients(None)
+    assert model.cell.output_layer.bias.grad.tolist() == [-10.0, 3.0, 0.5, -2.0]
+    assert all(p.grad.abs().max() <= 10 for p in model.parameters())
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="controller"):
+        tiny_config(controller="gru")
+    with pytest.raises(ConfigError, match="read_heads"):
+        tiny_config(read_heads=0)
+    with pytest.raises(ConfigError, match="shift_range"):
+        tiny_config(shift_range=8)

@@ -1,0 +1,230 @@
+"""`memqa train --resume RUN_DIR`: a real training process killed with SIGKILL and resumed ends with a
+model.safetensors byte-identical to an uninterrupted run; finished readers are skipped; flags that
+contradict the saved run, damaged run files and divergence each give one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import TINY_TEST, TINY_TRAIN
+from test_cli import assert_ok, assert_one_line_error, invoke, plain
+
+from memqa import train as train_module
+
+# Two seeded runs of 4 linear-start + 20 main epochs, random noise on: every RNG and phase takes part.
+RUN = ["--train-file", TINY_TRAIN, "--epochs", "20", "--linear-start-epochs", "4", "--batch-size", "4",
+       "--repeats", "2"]
+STATE = ".train-state"
+
+
+@pytest.fixture(autouse=True)
+def no_debug(monkeypatch):
+    monkeypatch.delenv("MEMQA_DEBUG", raising=False)
+
+
+def saved_epoch(run_dir, job="reader", repeat=0) -> int:
+    try:
+        return json.loads((run_dir / STATE / job / f"repeat-{repeat}" / "state.json").read_text())["epoch"]
+    except FileNotFoundError:
+        return 0
+
+
+def interrupt_on_epoch_call(monkeypatch, call: int) -> None:
+    """Ctrl-C inside the call-th training epoch of this process (after the epoch trained, before its save)."""
+    real, calls = train_module._train_epoch, []
+
+    def epoch(*args):
+        out = real(*args)
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(train_module, "_train_epoch", epoch)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference") / "reader"
+    assert_ok(invoke("train", *RUN, "--out", out))
+    return out
+
+
+# --- the SIGKILL test ----------------------------------------------------------------------------
+
+
+def test_sigkill_mid_training_then_resume_is_bit_identical(reference, tmp_path):
+    run_dir = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "memqa_cli.main", "train", *map(str, RUN), "--out", str(run_dir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while saved_epoch(run_dir) < 3:  # epoch 3's state has landed ...
+        assert process.poll() is None, f"training ended before it was killed: {process.stderr.read()!r}"
+        assert time.monotonic() < deadline, "no state.json appeared"
+        time.sleep(0.002)
+    time.sleep(0.01)  # ... and a little later, mid-epoch or mid-save, the process is killed
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    killed_at = saved_epoch(run_dir)
+    assert 3 <= killed_at <= 24 and not (run_dir / "model.safetensors").exists()
+
+    result = invoke("train", "--resume", run_dir)
+    assert_ok(result)
+    assert (run_dir / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
+    resumed, uninterrupted = (json.loads((d / "config.json").read_text())["info"] for d in (run_dir, reference))
+    assert (resumed["best_epoch"], resumed["seed"], resumed["scores"]) == (
+        uninterrupted["best_epoch"], uninterrupted["seed"], uninterrupted["scores"])
+    assert sorted(p.name for p in run_dir.iterdir()) == ["README.md", "config.json", "model.safetensors", "vocab.json"]
+
+
+def test_ctrl_c_then_resume_from_another_folder_is_bit_identical(reference, tmp_path, monkeypatch):
+    run_dir = tmp_path / "stopped"
+    interrupt_on_epoch_call(monkeypatch, 30)  # in run 2/2
+    result = invoke("train", *RUN, "--out", run_dir)
+    assert_ok(result)
+    assert f"memqa train --resume {run_dir}" in plain(result.stderr).replace("\n", "")
+    assert (run_dir / "model.safetensors").exists() and (run_dir / STATE).is_dir()  # best so far, and the state
+    monkeypatch.undo()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the saved request holds absolute paths
+    assert_ok(invoke("train", "--resume", run_dir, "--workers", "1", "--threads", "1", "--epochs", "20"))
+    assert (run_dir / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
+    assert not (run_dir / STATE).exists()
+
+
+# --- a multi-task run: finished readers are skipped --------------------------------------------
+
+
+def babi_tree(root):
+    folder = root / "tasks_1-20_v1-2" / "en"
+    folder.mkdir(parents=True)
+    for task in (1, 2):
+        shutil.copy(TINY_TRAIN, folder / f"qa{task}_tiny_train.txt")
+        shutil.copy(TINY_TEST, folder / f"qa{task}_tiny_test.txt")
+    return folder.parent
+
+
+def test_finished_readers_of_a_multi_task_run_are_skipped(tmp_path, monkeypatch):
+    tasks = ["--tasks", "1-2", "--data-dir", babi_tree(tmp_path), "--epochs", "4", "--linear-start-epochs", "1",
+             "--batch-size", "4"]
+    assert_ok(invoke("train", *tasks, "--out", tmp_path / "reference"))
+    run_dir = tmp_path / "run"
+    interrupt_on_epoch_call(monkeypatch, 5 + 2)  # task 1 runs 5 epochs; stop in task 2's second
+    assert_ok(invoke("train", *tasks, "--out", run_dir))
+    assert (run_dir / STATE / "task1" / "finished.json").is_file()
+    assert not (run_dir / STATE / "task2" / "finished.json").exists() and saved_epoch(run_dir, "task2") == 1
+    task1_file = run_dir / "task1" / "model.safetensors"
+    task1_written = task1_file.stat().st_mtime_ns
+    monkeypatch.undo()
+    epochs_seen = []
+    from memqa import pipeline
+
+    real_fit = pipeline.fit
+    monkeypatch.setattr(pipeline, "fit", lambda *a, **k: epochs_seen.append(len(a[3])) or real_fit(*a, **k))
+    stdout = assert_ok(invoke("train", "--resume", run_dir))
+    assert len(epochs_seen) == 1  # only task 2 trained
+    assert "task 1" in stdout and "task 2" in stdout  # both listed
+    assert task1_file.stat().st_mtime_ns == task1_written
+    for task in ("task1", "task2"):
+        assert (run_dir / task / "model.safetensors").read_bytes() == (
+            tmp_path / "reference" / task / "model.safetensors").read_bytes()
+    assert not (run_dir / STATE).exists()
+
+
+# --- what --resume refuses -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def stopped_run(tmp_path, monkeypatch):
+    """A run of RUN stopped by Ctrl-C in its second epoch."""
+    run_dir = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        interrupt_on_epoch_call(patch, 2)
+        assert_ok(invoke("train", *RUN, "--out", run_dir))
+    return run_dir
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--epochs", "99"], "--epochs 99 contradicts"),
+    (["--lr", "0.5"], "--lr 0.5 contradicts"),
+    (["--seed", "0", "--repeats", "3"], "--repeats 3 contradicts"),  # the seed agrees, the repeats do not
+    (["--train-file", TINY_TEST], "--train-file"),
+    (["--hops", "2"], "--hops 2 contradicts"),
+    (["--out", "elsewhere"], "--out elsewhere contradicts"),
+])
+def test_flags_that_contradict_the_saved_run_are_refused(stopped_run, flags, fragment):
+    assert_one_line_error(invoke("train", "--resume", stopped_run, *flags), fragment, str(stopped_run))
+
+
+def test_a_new_run_over_an_unfinished_one_is_refused(stopped_run):
+    assert_one_line_error(invoke("train", *RUN, "--out", stopped_run), "unfinished training run",
+                          f"--resume {stopped_run}")
+
+
+def test_resume_without_a_run(tmp_path, reference):
+    assert_one_line_error(invoke("train", "--resume", tmp_path / "nope"), "no such run folder")
+    assert_one_line_error(invoke("train", "--resume", reference), "request.json: missing")  # finished: nothing left
+    assert_one_line_error(invoke("train", "--train-file", TINY_TRAIN), "--out is missing")
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda f: f.write_text("{"), "not valid JSON"),
+    (lambda f: f.write_text(json.dumps({"format_version": 9, "request": {}})), "upgrade memqa"),
+    (lambda f: f.write_text(json.dumps({"format_version": 1, "request": {"out": "x"}, "readers": ["reader"]})),
+     "expected keys"),
+    (lambda f: f.write_text(f.read_text().replace('"hops": 3', '"hops": 0')), "hops"),
+], ids=["not-json", "newer", "keys", "bad-value"])
+def test_a_damaged_request_is_one_line_naming_it(stopped_run, damage, fragment):
+    file = stopped_run / STATE / "request.json"
+    damage(file)
+    assert_one_line_error(invoke("train", "--resume", stopped_run), str(file), fragment)
+
+
+def test_a_damaged_state_is_one_line_naming_it(stopped_run):
+    tensors = next((stopped_run / STATE / "reader" / "repeat-0").glob("state-*.safetensors"))
+    tensors.write_bytes(tensors.read_bytes()[:-10])
+    assert_one_line_error(invoke("train", "--resume", stopped_run), str(tensors), "damaged")
+
+
+def test_an_out_folder_that_is_not_a_reader_is_refused_before_training(tmp_path):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    assert_one_line_error(invoke("train", *RUN, "--out", out), "not a saved reader")
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+
+
+# --- divergence ------------------------------------------------------------------------------------
+
+
+def test_learning_rate_100x_too_high_diverges_clearly_and_keeps_the_last_good_state(tmp_path):
+    out = tmp_path / "r"
+    result = invoke("train", "--train-file", TINY_TRAIN, "--out", out, "--lr", "1", "--linear-start-epochs", "0",
+                    "--epochs", "20")  # the default rate is 0.01
+    assert_ok(result)
+    note = " ".join(plain(result.stderr).split())
+    assert "training diverged in epoch" in note and "100x the untrained reader" in note and "smaller --lr" in note
+    info = json.loads((out / "config.json").read_text())["info"]
+    assert info["stopped"] == "diverged" and info["epochs_run"] < 20
+    diverged_at = int(note.split("diverged in epoch ")[1].split()[0])
+    assert info["epochs_run"] == diverged_at - 1 == saved_epoch(out)  # the last good epoch's state is kept
+    assert_ok(invoke("train", "--train-file", TINY_TRAIN, "--out", out, "--epochs", "1"))  # a new run may replace it
+    assert not (out / STATE).exists()
+
+
+def test_divergence_in_the_first_epoch_is_an_error_and_saves_nothing(tmp_path):
+    out = tmp_path / "r"
+    result = invoke("train", "--train-file", TINY_TRAIN, "--out", out, "--lr", "1000", "--linear-start-epochs", "0",
+                    "--batch-size", "2", "--epochs", "3")
+    assert_one_line_error(result, "diverged in epoch 1", "nothing was saved", "--lr")
+    assert not out.exists()
