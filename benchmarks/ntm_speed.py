@@ -5,7 +5,7 @@
 
 Throughput: training steps (forward, backward, RMSProp) on copy sequences drawn from the training
 distribution (lengths 1-20), no evaluation. Convergence: `memqa train --reader ntm --task copy`'s
-job with its defaults (batch 16, lr 1e-3, evaluation every 1000 sequences on 256 fixed validation
+job with its defaults (batch 8, lr 3e-4, evaluation every 1000 sequences on 256 fixed validation
 sequences); "converged" is the first evaluation under 0.1 bit errors per sequence, and the time
 is the whole training wall time up to it, evaluations included. Runs stop there (or at --sequences).
 """

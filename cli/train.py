@@ -32,8 +32,8 @@ def train(
     train_file: Annotated[Optional[Path], _Opt("--train-file", help="Train on any bAbI-format file.", show_default=False)] = None,
     test_file: Annotated[Optional[Path], _Opt("--test-file", help="Score the reader on this file.", show_default=False)] = None,
     epochs: Annotated[Optional[int], _Opt("--epochs", help="Epochs after linear start [100; joint 60].", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32]", show_default=False)] = None,
-    learning_rate: Annotated[Optional[float], _Opt("--lr", help="[0.01]", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32; ntm 8]", show_default=False)] = None,
+    learning_rate: Annotated[Optional[float], _Opt("--lr", help="Learning rate [0.01; with linear start both phases run at 0.005, as the authors' code; ntm 3e-4, priority-sort 9e-5]", show_default=False)] = None,
     linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [20; joint 30].", show_default=False)] = None,
     hops: Annotated[Optional[int], _Opt("--hops", help="[3]", show_default=False)] = None,
     embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50]", show_default=False)] = None,
@@ -92,6 +92,9 @@ def train(
                             weight_tying=weight_tying, linear_start=None if linear_start_epochs is None else linear_start_epochs > 0)
     train_config = _replace(train_config, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             linear_start_epochs=linear_start_epochs, repeats=repeats, seed=seed)
+    if learning_rate is not None and getattr(model_config, "linear_start", False) and train_config.linear_start_epochs:
+        # With linear start the authors' code runs both phases at one rate (0.005): --lr sets that rate.
+        train_config = _replace(train_config, linear_start_learning_rate=learning_rate)
     if train_file is None:
         data_dir = ensure_data_dir(data_dir)
     request = TrainRequest(out=out, reader=reader, tasks=task_ids, joint=joint, data=data,

@@ -18,7 +18,8 @@ from typing import NamedTuple
 import torch
 
 from memqa.checkpoint import check_save_target, load_reader_files
-from memqa.config import JOINT_EMBEDDING_DIM, JOINT_TRAIN_CONFIG, MemN2NConfig, TrainConfig, from_dict, to_dict
+from memqa.config import (JOINT_EMBEDDING_DIM, JOINT_TRAIN_CONFIG, MEMNN_TRAIN_CONFIG, MemN2NConfig, MemNNConfig,
+                          TrainConfig, from_dict, to_dict)
 from memqa.data.babi import Example, load_task, read_babi_file, require_data_dir
 from memqa.errors import CheckpointError, ConfigError, TrainingError
 from memqa.models.registry import reader_class
@@ -39,7 +40,7 @@ class TrainRequest:
     data_dir: str | None = None
     train_file: str | None = None  # any bAbI-format file instead of the official tasks
     test_file: str | None = None
-    model_config: MemN2NConfig = field(default_factory=MemN2NConfig)
+    model_config: MemN2NConfig | MemNNConfig = field(default_factory=MemN2NConfig)
     train_config: TrainConfig = field(default_factory=TrainConfig)
     device: str = "cpu"
 
@@ -52,8 +53,11 @@ class TrainedReader:
     test_accuracy: float | None
 
 
-def default_configs(joint: bool) -> tuple[MemN2NConfig, TrainConfig]:
-    """The paper's settings: per-task d = 20 and 100 epochs, or joint d = 50 and 60 epochs (§4.2)."""
+def default_configs(joint: bool, reader: str = "memn2n") -> tuple[MemN2NConfig | MemNNConfig, TrainConfig]:
+    """The paper's settings: per-task d = 20 and 100 epochs, or joint d = 50 and 60 epochs (§4.2).
+    MemNN: MemNNConfig() and MEMNN_TRAIN_CONFIG, per task and joint (chosen on validation)."""
+    if reader_class(reader) is not reader_class("memn2n"):
+        return reader_class(reader).config_class(), MEMNN_TRAIN_CONFIG
     if not joint:
         return MemN2NConfig(), TrainConfig()
     model = MemN2NConfig()

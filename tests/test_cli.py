@@ -120,6 +120,7 @@ def test_train_without_test_file(tmp_path):
          and "hop_map.weight" in shapes and len({n.split(".")[1] for n in shapes if n.startswith("embeddings")}) == 3),
         (["--random-noise", "0"], lambda config, shapes: config["random_noise"] == 0),
         (["--linear-start-epochs", "0"], lambda config, shapes: config["linear_start"] is False),
+        (["--position-scale", "1"], lambda config, shapes: config["encoder"]["position_scale"] == 1.0),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else "",
 )
@@ -130,6 +131,17 @@ def test_train_flags_take_effect(tmp_path, flags, check):
     with safe_open(str(out / "model.safetensors"), "pt") as weights:
         shapes = {name: list(weights.get_slice(name).get_shape()) for name in weights.keys()}
     assert check(config, shapes), (config, shapes)
+
+
+@pytest.mark.parametrize("flags, linear_start_lr, lr", [
+    (["--lr", "0.02"], 0.02, 0.02),  # with linear start both phases run at --lr
+    (["--lr", "0.02", "--linear-start-epochs", "0"], 0.005, 0.02),
+])
+def test_learning_rate_flag_takes_effect(tmp_path, flags, linear_start_lr, lr):
+    out = tmp_path / "r"
+    assert_ok(invoke("train", "--train-file", TINY_TRAIN, "--out", out, "--epochs", "1", *flags))
+    train_config = json.loads((out / "config.json").read_text())["info"]["train_config"]
+    assert train_config["linear_start_learning_rate"] == linear_start_lr and train_config["learning_rate"] == lr
 
 
 def test_train_hops_show_in_attention(tmp_path):
