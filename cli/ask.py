@@ -36,13 +36,19 @@ def ask(
     if answer.dropped_sentences:
         note(f"the story is longer than the memory: the {answer.dropped_sentences} oldest sentences were left out")
     console.print(f"[bold]{answer.answer}[/]  (confidence {answer.confidence:.2f})")
+    hard = reader.model.hard_attention  # MemNN: each hop picks one sentence, or stops
     for hop, attention in enumerate(answer.hops, start=1):
+        if hard and attention.empty > 0.5:
+            console.print(f"hop {hop}: [dim]stop (no further supporting fact)[/]")
+            break
         table = Table(title=f"hop {hop}", title_justify="left")
         table.add_column("#", justify="right")
         table.add_column("sentence")
         table.add_column("attention", justify="right")
         table.add_column("")
         for index, weight in attention.top(top or len(answer.sentences)):
+            if hard and weight == 0:
+                continue
             table.add_row(str(index + 1), answer.sentences[index], f"{weight:.3f}", _bar(weight))
         if attention.empty >= 0.001:
             table.add_row("", "[dim](empty memory slots)[/]", f"{attention.empty:.3f}", _bar(attention.empty))

@@ -61,11 +61,13 @@ def evaluate(
             print(text())
         return
     table = Table(title=f"bAbI test results ({data})" if test_file is None else f"results on {test_file}")
-    for column in ("task", "questions", "accuracy %", "error %", "passed"):
+    facts = report.has_facts  # MemNN: how often the facts it picked are the annotated ones
+    for column in ("task", "questions", "accuracy %", "error %", "passed") + (("facts %",) if facts else ()):
         table.add_column(column, justify="right")
     for score in report.scores:
+        fact_cell = ("-" if score.facts is None else f"{100 * score.facts:.1f}",) if facts else ()
         table.add_row(score.task, str(score.questions), f"{100 * score.accuracy:.1f}", f"{score.error:.1f}",
-                      "[green]yes[/]" if score.passed else "[red]no[/]")
+                      "[green]yes[/]" if score.passed else "[red]no[/]", *fact_cell)
     table.add_section()
     table.add_row("mean", "", "", f"{report.mean_error:.1f}", f"{report.failed} failed")
     console.print(table)

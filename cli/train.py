@@ -22,7 +22,7 @@ _Opt = typer.Option
 def train(
     context: typer.Context,
     out: Annotated[Optional[Path], _Opt("--out", help="Folder for the reader (per-task readers go in OUT/task<N>/).", show_default=False)] = None,
-    reader: Annotated[str, _Opt("--reader", help="Reader kind: memn2n, or ntm for the NTM's algorithmic tasks.")] = "memn2n",
+    reader: Annotated[str, _Opt("--reader", help="Reader kind: memn2n, memnn (needs supporting facts), or ntm for the NTM's algorithmic tasks.")] = "memn2n",
     task: Annotated[Optional[str], _Opt("--task", show_default=False, help=(
         "One bAbI task, 1-20; with --reader ntm: copy, repeat-copy, associative-recall or priority-sort."))] = None,
     tasks: Tasks = None,
@@ -35,13 +35,17 @@ def train(
     batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32; ntm 8]", show_default=False)] = None,
     learning_rate: Annotated[Optional[float], _Opt("--lr", help="Learning rate [0.01; with linear start both phases run at 0.005, as the authors' code; ntm 3e-4, priority-sort 9e-5]", show_default=False)] = None,
     linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [20; joint 30].", show_default=False)] = None,
-    hops: Annotated[Optional[int], _Opt("--hops", help="[3]", show_default=False)] = None,
-    embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50]", show_default=False)] = None,
+    hops: Annotated[Optional[int], _Opt("--hops", help="[3; memnn 2, the most facts it finds]", show_default=False)] = None,
+    embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50; memnn 50]", show_default=False)] = None,
     encoding: Annotated[Optional[str], _Opt("--encoding", help="position or bow [position]", show_default=False)] = None,
     position_scale: Annotated[Optional[float], _Opt("--position-scale", help="Scale of the paper's position weights l_kj [2, as the authors' code; 1 = the paper's formula].", show_default=False)] = None,
     temporal: Annotated[Optional[bool], _Opt("--temporal/--no-temporal", help="Temporal encoding [on].", show_default=False)] = None,
     random_noise: Annotated[Optional[float], _Opt("--random-noise", help="Fraction of empty memories added in training [0.1].", show_default=False)] = None,
     weight_tying: Annotated[Optional[str], _Opt("--weight-tying", help="adjacent or layerwise [adjacent]", show_default=False)] = None,
+    margin: Annotated[Optional[float], _Opt("--margin", help="MemNN: margin γ of the ranking loss [0.1].", show_default=False)] = None,
+    time_features: Annotated[Optional[bool], _Opt("--time-features/--no-time-features", help="MemNN: write-time comparison features [on].", show_default=False)] = None,
+    match_features: Annotated[Optional[bool], _Opt("--match-features/--no-match-features", help="MemNN: feature for words also in the question [on].", show_default=False)] = None,
+    nonlinear: Annotated[Optional[bool], _Opt("--nonlinear/--linear", help="MemNN: non-linear response (NL) or the linear one [nonlinear].", show_default=False)] = None,
     memory_size: Annotated[Optional[int], _Opt("--memory-size", help="Sentences kept in memory [50]; NTM: memory rows [128].", show_default=False)] = None,
     repeats: Annotated[int, _Opt("--repeats", help="Train N seeded runs and keep the best on validation.")] = 1,
     workers: Annotated[int, _Opt("--workers", help="Train this many readers at once (one process each).")] = 1,
@@ -85,11 +89,15 @@ def train(
     if task is not None and tasks is not None:
         raise ConfigError("give --task or --tasks, not both")
     task_ids = tuple(parse_task_range(tasks)) if tasks else (_babi_task(task) if task else 1,)
-    model_config, train_config = default_configs(joint)
+    model_config, train_config = default_configs(joint, reader)
     encoder = _replace(model_config.encoder, embedding_dim=embedding_dim, encoding=encoding, temporal=temporal,
                        memory_size=memory_size, position_scale=position_scale)
-    model_config = _replace(model_config, encoder=encoder, hops=hops, random_noise=random_noise,
-                            weight_tying=weight_tying, linear_start=None if linear_start_epochs is None else linear_start_epochs > 0)
+    model_config = _replace_for(_replace(model_config, encoder=encoder), reader, {
+        "--hops": ("hops", hops), "--random-noise": ("random_noise", random_noise),
+        "--weight-tying": ("weight_tying", weight_tying),
+        "--linear-start-epochs": ("linear_start", None if linear_start_epochs is None else linear_start_epochs > 0),
+        "--margin": ("margin", margin), "--time-features": ("time_features", time_features),
+        "--match-features": ("match_features", match_features), "--nonlinear": ("nonlinear", nonlinear)})
     train_config = _replace(train_config, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             linear_start_epochs=linear_start_epochs, repeats=repeats, seed=seed)
     if learning_rate is not None and getattr(model_config, "linear_start", False) and train_config.linear_start_epochs:
@@ -134,6 +142,18 @@ def _babi_task(task: str) -> int:
 
 def _replace(config, **changes):
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _replace_for(config, reader: str, flags: dict[str, tuple[str, object]]):
+    """`config` with the flags given ({flag: (field, value)}, None = not given); a flag for a field that
+    this reader's config lacks (e.g. --random-noise for memnn) is an error, never silently ignored."""
+    from memqa.errors import ConfigError
+
+    fields = {f.name for f in dataclasses.fields(config)}
+    for flag, (name, value) in flags.items():
+        if value is not None and name not in fields:
+            raise ConfigError(f"{flag} does not apply to --reader {reader}")
+    return _replace(config, **{name: value for name, value in flags.values() if name in fields})
 
 
 def _progress() -> Progress:

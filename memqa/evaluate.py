@@ -8,13 +8,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
 from memqa.checkpoint import CONFIG_FILE
-from memqa.data.babi import load_task, read_babi_file
+from memqa.data.babi import Example, load_task, read_babi_file
+from memqa.data.batching import NO_FACT
 from memqa.errors import CheckpointError
-from memqa.reader import load_reader
+from memqa.reader import Reader, load_reader
 
 # Weston et al. 2015 §4: a task is passed at >= 95% accuracy ("failed" = error > 5%).
 PASS_ACCURACY = 0.95
+EVAL_BATCH_SIZE = 1024  # questions per forward pass when scoring (as memqa.train.evaluate_set)
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class TaskScore:
     accuracy: float
     questions: int
     reader: str  # the folder the reader was loaded from
+    facts: float | None = None  # hard-attention readers (MemNN): share of questions whose picks are the annotated facts
 
     @property
     def error(self) -> float:
@@ -45,16 +52,52 @@ class EvaluationReport:
     def failed(self) -> int:
         return sum(not s.passed for s in self.scores)
 
+    @property
+    def has_facts(self) -> bool:
+        return any(s.facts is not None for s in self.scores)
+
     def to_json(self) -> str:
         rows = [{**asdict(s), "error": round(s.error, 2), "passed": s.passed} for s in self.scores]
+        for row in rows:
+            if row["facts"] is None:
+                del row["facts"]
         return json.dumps({"tasks": rows, "mean_error": round(self.mean_error, 2), "failed": self.failed}, indent=2)
 
     def to_markdown(self) -> str:
-        lines = ["| task | questions | accuracy (%) | error (%) | passed |", "|---|---:|---:|---:|:---:|"]
+        facts = self.has_facts
+        lines = ["| task | questions | accuracy (%) | error (%) | passed |" + (" facts (%) |" if facts else ""),
+                 "|---|---:|---:|---:|:---:|" + ("---:|" if facts else "")]
         for s in self.scores:
-            lines.append(f"| {s.task} | {s.questions} | {100 * s.accuracy:.1f} | {s.error:.1f} | {'yes' if s.passed else 'no'} |")
-        lines.append(f"| **mean error** | | | **{self.mean_error:.1f}** | {self.failed} failed |")
+            fact_cell = (" - |" if s.facts is None else f" {100 * s.facts:.1f} |") if facts else ""
+            lines.append(f"| {s.task} | {s.questions} | {100 * s.accuracy:.1f} | {s.error:.1f} | {'yes' if s.passed else 'no'} |"
+                         + fact_cell)
+        lines.append(f"| **mean error** | | | **{self.mean_error:.1f}** | {self.failed} failed |" + (" |" if facts else ""))
         return "\n".join(lines)
+
+
+def picked_facts_match(attention: Tensor, supporting_ids: Tensor) -> Tensor:
+    """Whether every hop picked the annotated fact of its rank: attention (B, K, S) one-hot per hop (a
+    row of zeros: the reader stopped), supporting_ids (B, F) slots, NO_FACT padded. Returns (B,) bool;
+    a question with more annotated facts than hops is judged on its first K."""
+    K = attention.shape[1]
+    picks = torch.where(attention.sum(dim=2) > 0, attention.argmax(dim=2), NO_FACT)  # (B, K)
+    targets = F.pad(supporting_ids[:, :K], (0, max(K - supporting_ids.shape[1], 0)), value=NO_FACT)  # (B, K)
+    return (picks == targets).all(dim=1)  # (B,)
+
+
+@torch.no_grad()
+def fact_accuracy(reader: Reader, examples: Sequence[Example]) -> float | None:
+    """Share of the questions with annotated facts whose hops picked exactly those facts, in order;
+    None for readers with soft attention, or when no question has annotated facts."""
+    if not reader.model.hard_attention:
+        return None
+    data = reader.encode(examples)
+    judged = (data.tensors.supporting_ids != NO_FACT).any(dim=1)  # (N,)
+    if not judged.any():
+        return None
+    matches = [picked_facts_match(reader.model(batch.to(reader.device)).attention.cpu(), batch.supporting_ids)
+               for batch in data.batches(EVAL_BATCH_SIZE)]
+    return float((torch.cat(matches) & judged).sum()) / int(judged.sum())
 
 
 def find_readers(path: str | os.PathLike) -> dict[int | None, Path]:
@@ -90,7 +133,8 @@ def evaluate_tasks(path: str | os.PathLike, tasks: Sequence[int] | None = None, 
     scores = []
     for task, reader, folder in plan:
         examples = load_task(task, "test", data_dir=data_dir, data=data)
-        score = TaskScore(str(task), reader.evaluate(examples), len(examples), str(folder))
+        score = TaskScore(str(task), reader.evaluate(examples), len(examples), str(folder),
+                          fact_accuracy(reader, examples))
         scores.append(score)
         if on_task:
             on_task(score)
@@ -104,4 +148,5 @@ def evaluate_file(path: str | os.PathLike, test_file: str | os.PathLike, device:
         raise CheckpointError(f"{path}: holds several task readers; pass one of its task<N>/ folders with --test-file")
     reader = load_reader(readers[None], device)
     examples = read_babi_file(test_file)
-    return EvaluationReport((TaskScore(Path(test_file).name, reader.evaluate(examples), len(examples), str(path)),))
+    return EvaluationReport((TaskScore(Path(test_file).name, reader.evaluate(examples), len(examples), str(path),
+                                       fact_accuracy(reader, examples)),))

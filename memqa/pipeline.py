@@ -56,8 +56,8 @@ class TrainedReader:
 def default_configs(joint: bool, reader: str = "memn2n") -> tuple[MemN2NConfig | MemNNConfig, TrainConfig]:
     """The paper's settings: per-task d = 20 and 100 epochs, or joint d = 50 and 60 epochs (§4.2).
     MemNN: MemNNConfig() and MEMNN_TRAIN_CONFIG, per task and joint (chosen on validation)."""
-    if reader_class(reader) is not reader_class("memn2n"):
-        return reader_class(reader).config_class(), MEMNN_TRAIN_CONFIG
+    if reader_class(reader).config_class is MemNNConfig:
+        return MemNNConfig(), MEMNN_TRAIN_CONFIG
     if not joint:
         return MemN2NConfig(), TrainConfig()
     model = MemN2NConfig()

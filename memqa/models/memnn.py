@@ -48,7 +48,6 @@ class Memory(NamedTuple):
     real: Tensor  # (B, S+1) True for stored sentences (False for padding and m_∅)
     ages: Tensor  # (B, S+1) sentences written since (0 = latest)
     order: Tensor  # (B, S+1, S+1) write_order of every pair
-    last_found: Tensor | None = None  # (B, S+1, D)
 
 
 def match_ids(story_ids: Tensor, question_ids: Tensor) -> Tensor:
@@ -56,6 +55,13 @@ def match_ids(story_ids: Tensor, question_ids: Tensor) -> Tensor:
     story_ids: (B, S, W); question_ids: (B, Wq). Returns (B, S, W) ids of the 2-word match vocabulary."""
     shared = (story_ids[..., None] == question_ids[:, None, None, :]).any(dim=-1)  # (B, S, W)
     return (shared & (story_ids != PAD_ID)).long()  # (B, S, W)
+
+
+def picks_from_attention(attention: Tensor) -> Tensor:
+    """The slots a hard-attention output picked: attention (B, K, S) one-hot rows, zero once stopped
+    -> (B, K) slot ids, S (= m_∅) for the hops after the reader stopped."""
+    S = attention.shape[2]
+    return torch.where(attention.sum(dim=2) > 0, attention.argmax(dim=2), S)  # (B, K)
 
 
 class HopState(NamedTuple):
@@ -95,32 +101,22 @@ class Response(nn.Module):
 
     def __init__(self, config: MemNNConfig, vocab: Vocab):
         super().__init__()
-        import os
-        self.variant = os.environ.get("MEMQA_R", "concat")
         dim = config.encoder.embedding_dim
         self.question = StoryEncoder(config.encoder, vocab.num_words)
         self.facts = SentenceFeatures(config, vocab.num_words)
-        if self.variant == "set":
-            self.fact_hidden = nn.Linear(dim, dim)
-            self.fact_roles = nn.Parameter(torch.zeros(config.hops, dim))
-            self.hidden = nn.Linear(2 * dim, dim)
-        else:
-            self.hidden = nn.Linear((config.hops + 1) * dim, dim) if config.nonlinear else None  # W of NL
+        self.hidden = nn.Linear((config.hops + 1) * dim, dim) if config.nonlinear else None  # W of NL
         self.answer = nn.Linear(dim, vocab.num_answers, bias=False)  # U_R Φy(w), one row per label
         for layer in (self.hidden, self.answer):
             if layer is not None:
                 nn.init.normal_(layer.weight, std=config.encoder.init_std)
 
-    def forward(self, question: Tensor, facts: Tensor, present: Tensor) -> Tensor:
+    def forward(self, question: Tensor, facts: Tensor) -> Tensor:
         """question: (B, D) UΦx(x); facts: (B, K, D) UΦx(m_ok), zero after the reader stopped -> (B, A)."""
-        if self.variant == "set":
-            per_fact = torch.tanh(self.fact_hidden(torch.tanh(facts)) + self.fact_roles) * present[..., None]
-            features = torch.tanh(self.hidden(torch.cat([torch.tanh(question), per_fact.sum(1)], 1)))
-        elif self.hidden is None:
+        if self.hidden is None:
             features = question + facts.sum(dim=1)  # (B, D): Φx([x, m_o1 .. m_oK])ᵀ U_Rᵀ
         else:
-            blocks = torch.cat([question[:, None], facts], dim=1)  # (B, K+1, D)
-            features = torch.tanh(self.hidden(torch.tanh(blocks).flatten(1)))  # (B, D)
+            blocks = torch.cat([question[:, None], facts], dim=1)  # (B, K+1, D): one block per role
+            features = torch.tanh(self.hidden(torch.tanh(blocks).flatten(1)))  # (B, D): tanh(W tanh(UΦx))
         return self.answer(features)  # (B, A)
 
 
@@ -136,8 +132,6 @@ class MemNN(ReaderModel):
         # O's U, in blocks: the question x, the facts found so far, and the candidate memories y.
         self.question = StoryEncoder(config.encoder, num_words)
         self.found = StoryEncoder(config.encoder, num_words)
-        import os
-        self.last_found = StoryEncoder(config.encoder, num_words) if os.environ.get("MEMQA_LAST") else None
         self.candidates = SentenceFeatures(config, num_words)
         self.stop_memory = nn.Parameter(torch.empty(dim))  # m_∅ (AM)
         self.time_features = nn.Parameter(torch.empty(2, dim)) if config.time_features else None  # UΦt
@@ -160,11 +154,10 @@ class MemNN(ReaderModel):
         (a row of zeros once the reader stopped)."""
         S = batch.memory_mask.shape[1]
         memory, matches, weights = self._write(batch)
-        question = self.question.encode_words(batch.question_ids)  # (B, D)
-        forced = self.fact_targets(batch) if self.training else None  # (B, K) or None
-        picks = self._pick_facts(memory, question, forced)  # (B, K)
-        found = picks if forced is None else forced  # (B, K): R reads the annotated facts in training
-        logits = self._respond(batch, found, matches, memory.ages[:, :S], weights)  # (B, A)
+        with torch.no_grad():  # argmax picks pass no gradient
+            picks = self._pick_facts(memory, self.question.encode_words(batch.question_ids))  # (B, K)
+        found = self.fact_targets(batch) if self.training else picks  # (B, K): teacher forcing in training
+        logits = self._respond(batch, found, matches, weights)  # (B, A)
         attention = F.one_hot(picks, S + 1)[..., :S].to(logits.dtype)  # (B, K, S)
         return ReaderOutput(logits, attention)
 
@@ -179,17 +172,12 @@ class MemNN(ReaderModel):
         found = self.found(batch.story_ids, ages, weights)  # (B, S, D)
         real = F.pad(real, (0, 1))  # (B, S+1)
         ages = F.pad(ages, (0, 1))  # (B, S+1); m_∅'s age is never used (it is not real)
-        last_found = None if self.last_found is None else F.pad(self.last_found(batch.story_ids, slot_ages(batch.memory_mask), weights), (0, 0, 0, 1))
         memory = Memory(torch.cat([candidates, stop], dim=1), F.pad(found, (0, 0, 0, 1)), real, ages,
-                        write_order(ages, real), last_found)
+                        write_order(ages, real))
         return memory, matches, weights
 
     def _hop_comparisons(self, memory: Memory, state: HopState) -> Tensor:
         """s_Ot of every pair of memories at one hop. Returns (B, S+1, S+1)."""
-        query = state.query
-        if memory.last_found is not None and state.last is not None:
-            query = query + memory.last_found.gather(1, state.last[:, None, None].expand(-1, 1, query.shape[1]))[:, 0]
-        state = state._replace(query=query)
         scores = torch.einsum("bsd,bd->bs", memory.candidates, state.query)  # (B, S+1)
         if self.time_features is None:
             return compare_memories(scores, memory.order, scores.new_zeros(scores.shape[0]))
@@ -208,21 +196,25 @@ class MemNN(ReaderModel):
         available[:, stop] = True
         return HopState(state.query + found, available, chosen)
 
-    def _pick_facts(self, memory: Memory, question: Tensor, forced: Tensor | None) -> Tensor:
-        """O: the memory picked at each hop (B, K); S (= m_∅) once stopped. With `forced` (B, K), each
-        hop's query holds the annotated facts instead of the earlier picks (teacher forcing)."""
-        state, picks = start_state(memory, question), []
+    def _pick_facts(self, memory: Memory, question: Tensor) -> Tensor:
+        """O: the memory picked at each hop (B, K), each hop's query holding the earlier picks;
+        S (= m_∅) from the hop the reader stopped at."""
+        stop = memory.real.shape[1] - 1
+        state = start_state(memory, question)
+        picks = torch.full((question.shape[0], self.config.hops), stop, dtype=torch.long, device=question.device)
         for hop in range(self.config.hops):
-            picks.append(pick_memory(self._hop_comparisons(memory, state), state.available))  # (B,)
-            state = self._advance(memory, state, picks[-1] if forced is None else forced[:, hop])
-        return torch.stack(picks, dim=1)  # (B, K)
+            picks[:, hop] = pick_memory(self._hop_comparisons(memory, state), state.available)  # (B,)
+            if (picks[:, hop] == stop).all():
+                break  # every question stopped: the later hops pick m_∅ too
+            state = self._advance(memory, state, picks[:, hop])
+        return picks
 
-    def _respond(self, batch: Batch, found: Tensor, matches: Tensor, ages: Tensor, weights: Tensor | None) -> Tensor:
-        """R over the question and the facts found (B, K) -> logits (B, A)."""
-        facts = self.response.facts(batch.story_ids, matches, ages, weights)  # (B, S, D)
+    def _respond(self, batch: Batch, found: Tensor, matches: Tensor, weights: Tensor | None) -> Tensor:
+        """R over the question and the facts found (B, K) (slot S = m_∅) -> logits (B, A)."""
+        facts = self.response.facts(batch.story_ids, matches, slot_ages(batch.memory_mask), weights)  # (B, S, D)
         facts = F.pad(facts, (0, 0, 0, 1))  # (B, S+1, D): m_∅ adds nothing
         chosen = facts.gather(1, found[:, :, None].expand(-1, -1, facts.shape[2]))  # (B, K, D)
-        return self.response(self.response.question.encode_words(batch.question_ids), chosen, found < facts.shape[1] - 1)  # (B, A)
+        return self.response(self.response.question.encode_words(batch.question_ids), chosen)  # (B, A)
 
     def fact_targets(self, batch: Batch) -> Tensor:
         """The slot each hop must pick (B, K): the annotated facts in order, then m_∅ (slot S)."""
@@ -235,13 +227,10 @@ class MemNN(ReaderModel):
         """Eqs. 6-8, summed over the batch: each hop's annotated fact (then m_∅) beats every other
         available memory by the margin γ, and the true answer beats every other answer by γ."""
         total = self._fact_loss(batch) + self._answer_loss(output.logits, batch.answer_ids)
-        import os
-        if self.training and os.environ.get("MEMQA_FREE"):
-            S = batch.memory_mask.shape[1]
-            memory, matches, weights = self._write(batch)
-            with torch.no_grad():
-                picks = self._pick_facts(memory, self.question.encode_words(batch.question_ids), None)
-            logits = self._respond(batch, picks, matches, memory.ages[:, :S], weights)
+        if self.training and self.config.response_on_picks:
+            picks = picks_from_attention(output.attention)  # (B, K): the reader's own picks
+            logits = self._respond(batch, picks, match_ids(batch.story_ids, batch.question_ids),
+                                   self.question.word_weights(batch.story_ids))  # (B, A)
             total = total + self._answer_loss(logits, batch.answer_ids)
         return total
 
@@ -260,6 +249,8 @@ class MemNN(ReaderModel):
             negatives = state.available.scatter(1, target[:, None], False) & taught[:, None]  # (B, S+1)
             total = total + margin_ranking_loss(margins, negatives, self.config.margin)
             taught = taught & (target != stop)
+            if not taught.any():
+                break  # every question's facts were found: the later hops teach nothing
             state = self._advance(memory, state, target)
         return total
 
