@@ -12,9 +12,10 @@ stop once m_∅ is picked (`hops` is the hard limit). The non-linear response (N
 is E(x) = tanh(W tanh(UΦx(x))) over the question and the facts found, one block per hop.
 
 Training is teacher-forced as in the paper: each hop's query holds the annotated facts before it,
-and R reads the annotated facts. At inference the reader uses its own picks and no annotation.
-The loss is the margin ranking loss of eqs. 6-8 with every other memory (and every other answer)
-as a negative: no sampling, one batched sum.
+and R reads the annotated facts; with `response_on_picks` (ours) R also learns to answer from the
+reader's own picks. At inference the reader uses its own picks and no annotation. The loss is the
+margin ranking loss of eqs. 6-8 with every other memory (and every other answer) as a negative: no
+sampling, one batched sum.
 """
 
 from __future__ import annotations
@@ -176,16 +177,22 @@ class MemNN(ReaderModel):
                         write_order(ages, real))
         return memory, matches, weights
 
-    def _hop_comparisons(self, memory: Memory, state: HopState) -> Tensor:
-        """s_Ot of every pair of memories at one hop. Returns (B, S+1, S+1)."""
+    def _hop_scores(self, memory: Memory, state: HopState) -> tuple[Tensor, Tensor]:
+        """One hop's s_Ot in parts: each memory's own score (B, S+1), UΦx(x)ᵀU(Φy(y) + [y written after
+        the fact found last]·Φt), and the query's weight on "y older than y'" (B,)."""
         scores = torch.einsum("bsd,bd->bs", memory.candidates, state.query)  # (B, S+1)
         if self.time_features is None:
-            return compare_memories(scores, memory.order, scores.new_zeros(scores.shape[0]))
+            return scores, scores.new_zeros(scores.shape[0])
         weights = state.query @ self.time_features.T  # (B, 2): the question's weight on each time feature
         if state.last is not None:
             newer = written_after(memory.ages, memory.real, state.last)  # (B, S+1)
             scores = scores + weights[:, NEWER_THAN_LAST, None] * newer  # (B, S+1)
-        return compare_memories(scores, memory.order, weights[:, OLDER_THAN_OTHER])  # (B, S+1, S+1)
+        return scores, weights[:, OLDER_THAN_OTHER]
+
+    def _hop_comparisons(self, memory: Memory, state: HopState) -> Tensor:
+        """s_Ot(x, m_i, m_j) of every pair of memories at one hop. Returns (B, S+1, S+1)."""
+        scores, order_weight = self._hop_scores(memory, state)  # (B, S+1), (B,)
+        return compare_memories(scores, memory.order, order_weight)  # (B, S+1, S+1)
 
     def _advance(self, memory: Memory, state: HopState, chosen: Tensor) -> HopState:
         """The state after finding memory `chosen` (B,): its features join the query, it cannot be
@@ -243,9 +250,10 @@ class MemNN(ReaderModel):
         state = start_state(memory, self.question.encode_words(batch.question_ids))
         total = memory.candidates.new_zeros(())
         for hop in range(self.config.hops):
-            comparisons = self._hop_comparisons(memory, state)  # (B, S+1, S+1)
+            scores, order_weight = self._hop_scores(memory, state)  # (B, S+1), (B,)
             target = targets[:, hop]  # (B,)
-            margins = comparisons.gather(1, target[:, None, None].expand(-1, 1, comparisons.shape[2]))[:, 0]  # (B, S+1)
+            order = memory.order.gather(1, target[:, None, None].expand(-1, 1, scores.shape[1]))[:, 0]  # (B, S+1)
+            margins = scores.gather(1, target[:, None]) - scores + order_weight[:, None] * order  # (B, S+1): D[target, j]
             negatives = state.available.scatter(1, target[:, None], False) & taught[:, None]  # (B, S+1)
             total = total + margin_ranking_loss(margins, negatives, self.config.margin)
             taught = taught & (target != stop)
