@@ -85,18 +85,19 @@ def plot_generalisation(scores: Mapping[str, Sequence[Any]], path: str | os.Path
 
 def plot_episode(inputs: torch.Tensor, targets: torch.Tensor, output_logits: torch.Tensor,
                  write_weightings: torch.Tensor, read_weightings: torch.Tensor, path: str | os.PathLike,
-                 title: str) -> Path:
+                 title: str, heads: tuple[int, int] = (0, 0)) -> Path:
     """The paper's Figure 6 for one sequence: inputs (T, I), targets (T_out, O) and outputs (T, O)
-    over time on top, write and read weightings (T, N) of the first heads below, time running right.
-    Memory rows are cropped to the circular span the heads focused on (weight > 0.2 at some step)."""
+    over time on top, write and read weightings (T, N) of one head each below (numbered `heads`,
+    from 0), time running right. Memory rows are cropped to the circular span the heads focused on
+    (weight > 0.2 at some step)."""
     plt = _pyplot()
     steps, answer_steps = inputs.shape[0], targets.shape[0]
     expected = torch.zeros(steps, targets.shape[1])
     expected[-answer_steps:] = targets
     rows = focused_rows(write_weightings, read_weightings)
     panels = [("inputs", inputs, "bit"), ("targets", expected, "bit"), ("outputs σ(logits)", output_logits.sigmoid(), "bit"),
-              ("write weightings (head 1)", write_weightings[:, rows], "memory row"),
-              ("read weightings (head 1)", read_weightings[:, rows], "memory row")]
+              (f"write weightings (write head {heads[0] + 1})", write_weightings[:, rows], "memory row"),
+              (f"read weightings (read head {heads[1] + 1})", read_weightings[:, rows], "memory row")]
     figure, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, steps / 8), 9),
                                 gridspec_kw={"height_ratios": [1, 1, 1, 2.5, 2.5]}, sharex=True)
     for axis, (name, values, ylabel) in zip(axes, panels):
@@ -156,7 +157,35 @@ def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, 
     ]
     size = episode_size or task.training_sizes[1]
     batch, trace = episode(loaded[0][1], task, size, repeats=repeats, device=device)
-    files.append(plot_episode(batch.inputs[0], batch.targets[0], trace.output_logits[0], trace.write_weightings[0, :, 0],
-                              trace.read_weightings[0, :, 0], f"{prefix}-episode.png",
-                              f"NTM {name}, {task.size_name} {size} ({labels[0]})"))
+    writes, reads = trace.write_weightings[0], trace.read_weightings[0]  # (T, Hw, N), (T, Hr, N)
+    write_head, read_head = most_focused_head(writes), most_focused_head(reads)
+    files.append(plot_episode(batch.inputs[0], batch.targets[0], trace.output_logits[0], writes[:, write_head],
+                              reads[:, read_head], f"{prefix}-episode.png",
+                              f"NTM {name}, {task.size_name} {size} ({labels[0]})", heads=(write_head, read_head)))
+    if task.name == "priority-sort":
+        files.append(plot_priority_writes(batch.inputs[0, :size, task.bits], writes[:size, write_head],
+                                          f"{prefix}-writes.png", f"NTM priority sort: where each vector is written "
+                                          f"(write head {write_head + 1}, {labels[0]})"))
     return {"files": files, "scores": scores, "task": task}
+
+
+def most_focused_head(weightings: torch.Tensor) -> int:
+    """The head whose weighting is sharpest on average. weightings: (T, H, N)."""
+    return int(weightings.amax(dim=-1).mean(dim=0).argmax())
+
+
+def plot_priority_writes(priority: torch.Tensor, write_weightings: torch.Tensor, path: str | os.PathLike,
+                         title: str) -> Path:
+    """The paper's Figure 17 idea: the row each input vector is written to against its priority.
+    priority: (T_in,); write_weightings: (T_in, N), one head while the vectors come in."""
+    plt = _pyplot()
+    rows = write_weightings.shape[1]
+    angle = torch.arange(rows) * (2 * torch.pi / rows)  # circular mean: the tape wraps around
+    centre = torch.atan2(write_weightings @ angle.sin(), write_weightings @ angle.cos()) % (2 * torch.pi)
+    position = centre * rows / (2 * torch.pi)  # (T_in,) in rows
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    axis.scatter(priority.cpu(), position.cpu(), c=write_weightings.amax(dim=1).cpu(), cmap="viridis", vmin=0, vmax=1)
+    axis.set(xlabel="priority of the input vector", ylabel="write location (memory row, weighted mean)", title=title)
+    axis.grid(alpha=0.3)
+    figure.colorbar(axis.collections[0], ax=axis, label="largest write weight")
+    return _save(figure, path)

@@ -169,3 +169,14 @@ def test_focused_rows_handle_the_wrap_around():
     weights[0, 3], weights[1, 5] = 1.0, 1.0
     assert focused_rows(weights, margin=0).tolist() == [3, 4, 5]
     assert focused_rows(torch.full((2, 4), 0.25)).tolist() == [0, 1, 2, 3]
+
+
+def test_most_focused_head_and_priority_picture(tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need the memqa[plots] extra")
+    from memqa.plots import most_focused_head, plot_priority_writes
+
+    weightings = torch.full((4, 3, 8), 1 / 8)  # (T, H, N): heads 0 and 2 diffuse, head 1 sharp
+    weightings[:, 1] = torch.eye(8)[:4]
+    assert most_focused_head(weightings) == 1
+    png = plot_priority_writes(torch.tensor([0.9, 0.1, -0.5, -0.9]), torch.eye(8)[:4], tmp_path / "w.png", "writes")
+    assert png.read_bytes()[:4] == b"\x89PNG"
