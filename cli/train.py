@@ -57,9 +57,9 @@ def train(
         "readers it finished are skipped."))] = None,
     sequences: Annotated[int, _Opt("--sequences", help="NTM: training sequences in all.")] = 30_000,
     eval_every: Annotated[int, _Opt("--eval-every", help="NTM: sequences between evaluations (the best is kept).")] = 1000,
-    controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm (default) or feedforward.", show_default=False)] = None,
-    controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100].", show_default=False)] = None,
-    heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; priority-sort 5].", show_default=False)] = None,
+    controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm or feedforward (default lstm; associative-recall: feedforward).", show_default=False)] = None,
+    controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100; associative-recall 256].", show_default=False)] = None,
+    heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; associative-recall 4; priority-sort 5].", show_default=False)] = None,
 ) -> None:
     """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1
 

@@ -105,10 +105,8 @@ class Response(nn.Module):
         dim = config.encoder.embedding_dim
         self.question = StoryEncoder(config.encoder, vocab.num_words)
         self.facts = SentenceFeatures(config, vocab.num_words)
-        import os
-        units = int(os.environ.get("MEMQA_UNITS", dim))
-        self.hidden = nn.Linear((config.hops + 1) * dim, units) if config.nonlinear else None  # W of NL
-        self.answer = nn.Linear(units if config.nonlinear else dim, vocab.num_answers, bias=False)  # U_R Φy(w), one row per label
+        self.hidden = nn.Linear((config.hops + 1) * dim, dim) if config.nonlinear else None  # W of NL
+        self.answer = nn.Linear(dim, vocab.num_answers, bias=False)  # U_R Φy(w), one row per label
         for layer in (self.hidden, self.answer):
             if layer is not None:
                 nn.init.normal_(layer.weight, std=config.encoder.init_std)
