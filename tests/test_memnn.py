@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from helpers import TINY_TEST, TINY_TRAIN, small_memn2n_config
+from helpers import BABI_DIR, TINY_TEST, TINY_TRAIN, requires_babi, small_memn2n_config
 from test_cli import assert_ok, assert_one_line_error, invoke, plain
 
 from memqa.config import EncoderConfig, MemNNConfig, TrainConfig, from_dict, to_dict
@@ -332,3 +332,17 @@ def test_cli_ask_shows_the_facts_picked(trained, tmp_path):
     assert all(sentence not in hop_1 for i, sentence in enumerate(answer.sentences) if i != picked)
     assert answer.hops[1].weights == (0.0, 0.0, 0.0)  # every tiny question has one fact: hop 2 stops
     assert "hop 2: stop (no further supporting fact)" in stdout and "hop 3" not in stdout
+
+
+# --- the real data (skipped without MEMQA_BABI_DIR) ------------------------------------------------
+
+
+@requires_babi
+def test_real_task_1_in_a_few_epochs():
+    """Where is X now? Two epochs find the latest fact about X (write time) and answer from it."""
+    from memqa.data.babi import load_task
+
+    result = fit("memnn", MemNNConfig(), TrainConfig(epochs=2), load_task(1, "train", data_dir=BABI_DIR))
+    test = load_task(1, "test", data_dir=BABI_DIR)
+    reader = Reader(result.model, result.vocab)
+    assert reader.evaluate(test) > 0.95 and fact_accuracy(reader, test) > 0.95
