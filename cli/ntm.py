@@ -35,7 +35,7 @@ class NTMOptions:
 
 def train_ntm_command(options: NTMOptions) -> None:
     from memqa.errors import ConfigError
-    from memqa.ntm_pipeline import BATCH_SIZE, NTMTrainRequest, default_configs, train_ntm
+    from memqa.ntm_pipeline import BATCH_SIZE, NTMTrainRequest, default_configs
     from memqa.pipeline import resolve_device
     from memqa.tasks.algorithmic import TASKS
 
@@ -48,16 +48,27 @@ def train_ntm_command(options: NTMOptions) -> None:
                      memory_rows=options.memory_rows, **heads)
     train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed)
     request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device))
+    run_ntm_command(request)
+
+
+def run_ntm_command(request, resume: bool = False) -> None:
+    """Train (or, with resume, go on with) an NTM run under a progress bar, then report."""
+    from memqa.ntm_pipeline import train_ntm
+
+    eval_every = request.eval_every
     with _progress() as progress:
-        bar = progress.add_task(f"ntm {task.name}", total=train.epochs * options.eval_every, cost=0.0, errors=0.0)
+        bar = progress.add_task(f"ntm {request.task.name}", total=request.train_config.epochs * eval_every,
+                                cost=0.0, errors=0.0)
+        seen: list[int] = []
 
         def on_point(point: dict, total: int) -> None:
-            if point["sequences"] <= options.eval_every:  # a new seed started
+            if seen and point["sequences"] <= seen[-1]:  # a new seed started
                 progress.reset(bar, total=total, cost=0.0, errors=0.0)
+            seen.append(point["sequences"])
             progress.update(bar, completed=point["sequences"], cost=point["valid_cost_bits"],
                             errors=point["valid_bit_errors"])
 
-        trained = train_ntm(request, on_point=on_point)
+        trained = train_ntm(request, on_point=on_point, resume=resume)
     _report(trained)
 
 
@@ -84,7 +95,10 @@ def _report(trained) -> None:
                   f"{result.seconds:.1f}", str(trained.path))
     console.print(table)
     if result.stopped == "interrupted":
-        note("training was interrupted; the best evaluation so far was saved")
+        from memqa.resume import is_resumable
+
+        more = f"; continue with `memqa train --resume {trained.path}`" if is_resumable(trained.path) else ""
+        note(f"training was interrupted; the best evaluation so far was saved{more}")
     elif result.stopped:
         note(f"training diverged in {result.stop_detail}; the best evaluation before that was saved; try a smaller --lr")
 

@@ -1,5 +1,6 @@
-"""`memqa train --resume RUN_DIR`: the run's settings come from RUN_DIR/.train-state/request.json;
-a flag given beside --resume must agree with them (a resumed run that changed would not be exact)."""
+"""`memqa train --resume RUN_DIR` (bAbI readers and NTM runs): the run's settings come from
+RUN_DIR/.train-state/request.json; a flag given beside --resume must agree with them (a resumed run
+that changed would not be exact)."""
 
 from __future__ import annotations
 
@@ -52,25 +53,51 @@ def _task_range(spec: str) -> list[int]:
     return parse_task_range(spec)
 
 
+# The same for an NTM run (memqa.ntm_pipeline.NTMTrainRequest).
+_SAVED_NTM: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "out": (_path_setting("out"), _path),
+    "reader": (lambda request: "ntm", lambda value: value),
+    "task": (_setting("task", "name"), lambda value: value),
+    "sequences": (lambda request: request.train_config.epochs * request.eval_every, lambda value: value),
+    "eval_every": (_setting("eval_every"), lambda value: value),
+    "device": (_setting("device"), lambda value: value),
+    **{name: (_setting("train_config", name), lambda value: value)
+       for name in ("batch_size", "learning_rate", "repeats", "seed")},
+    **{name: (_setting("model_config", name), lambda value: value) for name in ("controller", "controller_size")},
+    "heads": (_setting("model_config", "read_heads"), lambda value: value),
+    "memory_size": (_setting("model_config", "memory_rows"), lambda value: value),
+}
+
+
 def resumed_request(context: typer.Context, run_dir: Path):
-    """The saved request of the run in run_dir; ConfigError when a given flag contradicts it."""
-    from memqa.errors import ConfigError
+    """The saved request of the run in run_dir (a bAbI TrainRequest or an NTMTrainRequest);
+    ConfigError when a given flag contradicts it."""
+    from memqa.ntm_pipeline import is_ntm_run, load_ntm_request
     from memqa.pipeline import load_run_request
 
-    request = load_run_request(run_dir)
+    if is_ntm_run(run_dir):
+        request, saved = load_ntm_request(run_dir), _SAVED_NTM
+    else:
+        request, saved = load_run_request(run_dir), _SAVED
+    _check_flags(context, run_dir, request, saved)
+    return request
+
+
+def _check_flags(context: typer.Context, run_dir: Path, request: Any, saved: dict) -> None:
+    from memqa.errors import ConfigError
+
     for name, value in context.params.items():
         source = context.get_parameter_source(name)  # by name: typer bundles its own click and enum
         if name in EXECUTION_FLAGS or getattr(source, "name", None) not in ("COMMANDLINE", "ENVIRONMENT"):
             continue
         flag = _flag(context, name)
-        if name not in _SAVED:
+        if name not in saved:
             raise ConfigError(f"{flag} cannot be given with --resume: the run keeps the settings it started with")
-        saved_value, given = _SAVED[name][0](request), _SAVED[name][1](value)
+        saved_value, given = saved[name][0](request), saved[name][1](value)
         if saved_value is _ABSENT or saved_value != given:
             shown = "not set" if saved_value is _ABSENT else repr(saved_value)
             raise ConfigError(f"{flag} {value} contradicts the run in {run_dir} (saved: {shown}); a resumed run "
                               "keeps its settings: drop the flag, or start a new run with another --out")
-    return request
 
 
 def _flag(context: typer.Context, name: str) -> str:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from memqa_cli.console import console, guarded, note
 from memqa_cli.download import ensure_data_dir
-from memqa_cli.ntm import NTM_READER, NTMOptions, train_ntm_command
+from memqa_cli.ntm import NTM_READER, NTMOptions, run_ntm_command, train_ntm_command
 from memqa_cli.options import DataDir, DataSet, Device, Tasks, Threads
 
 _Opt = typer.Option
@@ -72,9 +72,14 @@ def train(
     from memqa.pipeline import TrainRequest, default_configs
 
     if resume is not None:
+        from memqa.ntm_pipeline import NTMTrainRequest
         from memqa_cli.resume import resumed_request
 
-        _train(resumed_request(context, resume), workers, resume=True)
+        request = resumed_request(context, resume)
+        if isinstance(request, NTMTrainRequest):
+            run_ntm_command(request, resume=True)
+        else:
+            _train(request, workers, resume=True)
         return
     if out is None:
         raise ConfigError("--out is missing: give the folder for the reader (or --resume RUN_DIR to continue a run)")

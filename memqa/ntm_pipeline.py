@@ -6,6 +6,10 @@ Training is memqa.train.train_model, the loop the bAbI readers use: the task sup
 model its loss, optimiser (RMSProp), clipping (element-wise) and accuracy (sequences without a
 bit error). The best evaluation point is kept. The learning curve (cost in bits per sequence and
 bit errors per sequence against sequences seen) is saved in config.json's info.
+
+A run is resumable as a bAbI run is (memqa/resume.py): OUT/.train-state/ holds the request, each seed's
+training state after every evaluation and its learning curve so far (curve.json); `resume_ntm(OUT)`
+goes on from there and ends bit-identical to a run never stopped.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from pathlib import Path
 
 import torch
 
-from memqa.checkpoint import load_reader_files, save_reader
-from memqa.config import NTM_LEARNING_RATE, NTMConfig, TrainConfig
+from memqa.checkpoint import check_save_target, load_reader_files, save_reader
+from memqa.config import NTM_LEARNING_RATE, NTMConfig, TrainConfig, from_dict, to_dict
 from memqa.errors import CheckpointError, ConfigError
 from memqa.models.ntm import NTMSequenceModel, NTMTrace
 from memqa.tasks.algorithmic import (FixedSequences, SequenceBatch, Task, TaskStream, make_task, sequence_scores,
                                      task_from_dict)
+from memqa.resume import (StateStore, end_run, has_saved_epochs, read_json, read_request, start_run,
+                          state_dir, write_json)
 from memqa.train import EpochRecord, TrainResult, train_model
 
 # Graves et al. 2014 Table 2 (LSTM controller): heads (read = write), controller layers x units, learning
@@ -116,45 +122,119 @@ def score_batches(model: NTMSequenceModel, batches: Sequence[SequenceBatch],
     return float(cost_bits.mean()), float(bit_errors.mean()), float((bit_errors == 0).float().mean())
 
 
-def train_ntm(request: NTMTrainRequest, *, on_point: Callable[[dict, int], None] | None = None) -> TrainedNTM | None:
+def train_ntm(request: NTMTrainRequest, *, on_point: Callable[[dict, int], None] | None = None,
+              resume: bool = False) -> TrainedNTM | None:
     """Train (seeds seed .. seed + repeats - 1, the best kept), save the best to request.out; None
-    when interrupted before the first evaluation."""
+    when interrupted before the first evaluation. The state is saved after every evaluation; with
+    resume=True the run goes on from it (an interrupted run keeps it; a completed one removes it)."""
+    check_save_target(request.out)
+    created = not request.out.exists()
+    if not resume:
+        start_run(request.out, ntm_request_to_json(request), [STATE_JOB])
     config = request.train_config
     best: tuple[TrainResult, list[dict]] | None = None
-    for repeat in range(config.repeats):
-        result, curve = _train_once(request, config.seed + repeat, on_point)
-        if result.history and (best is None or result.selection_key > best[0].selection_key):
-            best = (result, curve)
-        if result.stopped == "interrupted":
-            break
+    interrupted = True  # until the loop ends: an exception also keeps the state to resume from
+    try:
+        for repeat in range(config.repeats):
+            result, curve = _train_once(request, config.seed + repeat, on_point,
+                                        state_dir(request.out) / STATE_JOB / f"repeat-{repeat}")
+            if result.history and (best is None or result.selection_key > best[0].selection_key):
+                best = (result, curve)
+            if result.stopped == "interrupted":
+                break
+        else:
+            interrupted = False
+    finally:
+        if not interrupted or not has_saved_epochs(request.out):
+            end_run(request.out)  # finished, or nothing to go on with
+        if created and request.out.is_dir() and not any(request.out.iterdir()):
+            request.out.rmdir()  # a run that saved nothing leaves no trace
     if best is None:
         return None
     result, curve = best
+    if interrupted:
+        result.stopped = "interrupted"  # even when an earlier, finished seed is the best: the run is unfinished
     info = _info(request, result, curve)
     save_reader(request.out, result.model, None, info, card=ntm_card(info, request.model_config))
     return TrainedNTM(request.out, result, curve)
 
 
-def _train_once(request: NTMTrainRequest, seed: int, on_point) -> tuple[TrainResult, list[dict]]:
+STATE_JOB = "reader"  # the run's one job in OUT/.train-state (its seeds are repeat-0, repeat-1, ...)
+CURVE_FILE = "curve.json"
+
+
+def _train_once(request: NTMTrainRequest, seed: int, on_point, folder: Path) -> tuple[TrainResult, list[dict]]:
     torch.manual_seed(seed)
     model = NTMSequenceModel(request.model_config)
     valid = FixedSequences.drawn(request.task, VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED)
-    curve: list[dict] = []
-    started = time.perf_counter()
+    curve = _read_curve(folder / CURVE_FILE)  # a resumed seed's points so far
+    last_time = time.perf_counter()
 
     def on_epoch(record: EpochRecord, total: int) -> None:
+        nonlocal last_time
         cost, errors, perfect = score_batches(model, list(valid.batches()), request.device)
-        point = {"sequences": record.epoch * request.eval_every, "seconds": round(time.perf_counter() - started, 2),
+        sequences = record.epoch * request.eval_every
+        curve[:] = [point for point in curve if point["sequences"] < sequences]  # points past a saved state go
+        now = time.perf_counter()
+        point = {"sequences": sequences, "seconds": round((curve[-1]["seconds"] if curve else 0.0) + now - last_time, 2),
                  "train_cost_bits": record.train_loss / math.log(2), "valid_cost_bits": cost,
                  "valid_bit_errors": errors, "valid_perfect": perfect}
+        last_time = now
         curve.append(point)
+        # Written before train_model saves this evaluation's state: a kill in between redoes the point.
+        write_json(folder / CURVE_FILE, {"format_version": 1, "curve": curve})
         if on_point:
             on_point(point, total * request.eval_every)
 
     result = train_model(model, TaskStream(request.task, request.eval_every), valid,
                          dataclasses.replace(request.train_config, seed=seed), vocab=None, seed=seed,
-                         device=request.device, on_epoch=on_epoch)
+                         device=request.device, on_epoch=on_epoch, checkpoint=StateStore(folder))
+    del curve[len(result.history):]  # points of evaluations whose state was never saved
     return result, curve
+
+
+def _read_curve(file: Path) -> list[dict]:
+    if not file.is_file():
+        return []
+    curve = read_json(file, "learning curve").get("curve")
+    if not isinstance(curve, list) or not all(isinstance(p, dict) and isinstance(p.get("sequences"), int)
+                                              and isinstance(p.get("seconds"), (int, float)) for p in curve):
+        raise CheckpointError(f"{file}: expected a list of points with 'sequences' and 'seconds'; the learning "
+                              f"curve is damaged (delete {file.parent} to train that seed again)")
+    return curve
+
+
+def ntm_request_to_json(request: NTMTrainRequest) -> dict:
+    return {"reader": "ntm", "out": os.path.abspath(request.out), "task": request.task.to_dict(),
+            "model_config": to_dict(request.model_config), "train_config": to_dict(request.train_config),
+            "eval_every": request.eval_every, "device": request.device}
+
+
+def is_ntm_run(run_dir: str | os.PathLike) -> bool:
+    """Does run_dir hold an NTM training run (rather than a bAbI one)? Raises when it holds none."""
+    return read_request(run_dir).get("reader") == "ntm"
+
+
+def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
+    """The NTM run request saved in run_dir (its out is run_dir, wherever the run was started)."""
+    data, where = read_request(run_dir), f"{state_dir(run_dir) / 'request.json'}"
+    expected = {"reader", "out", "task", "model_config", "train_config", "eval_every", "device"}
+    if set(data) != expected:
+        raise CheckpointError(f"{where}: expected keys {sorted(expected)}, found {sorted(data)}")
+    try:
+        return NTMTrainRequest(Path(run_dir), task_from_dict(data["task"]),
+                               from_dict(NTMConfig, data["model_config"], where=f"{where}: model_config"),
+                               from_dict(TrainConfig, data["train_config"], where=f"{where}: train_config"),
+                               int(data["eval_every"]), str(data["device"]))
+    except (ConfigError, TypeError, ValueError) as error:
+        message = str(error)
+        raise CheckpointError(message if where in message else f"{where}: {message}") from None
+
+
+def resume_ntm(run_dir: str | os.PathLike, *,
+               on_point: Callable[[dict, int], None] | None = None) -> TrainedNTM | None:
+    """Go on with the NTM run saved in run_dir/.train-state (see train_ntm)."""
+    return train_ntm(load_ntm_request(run_dir), on_point=on_point, resume=True)
 
 
 def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> dict:

@@ -77,6 +77,9 @@ def plot_generalisation(scores: Mapping[str, Sequence[Any]], path: str | os.Path
         axis.axvline(trained_up_to, color="black", linestyle=":", linewidth=1, label=f"largest trained {size_name}")
     axis.set_yscale("symlog", linthresh=0.1)
     axis.set_ylim(bottom=0)
+    sizes = sorted({s.size for rows in scores.values() for s in rows})
+    if len(sizes) <= 12:
+        axis.set_xticks(sizes)
     axis.set(xlabel=f"test {size_name}", ylabel="bit errors per sequence", title=title)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)

@@ -152,13 +152,13 @@ def train_model(model: ReaderModel, train_set: TrainingData, valid_set: Training
             # Only the last phase trains the reader as it will be used (linear start has no softmax).
             if phase is phases[-1] and (valid_accuracy, -valid_loss) > state.best_key:
                 state.best_key, state.best, result.best_epoch = (valid_accuracy, -valid_loss), copy.deepcopy(model.state_dict()), epoch
+            if on_epoch:  # before the save: what it records of this epoch is redone if the save never happens
+                on_epoch(record, len(schedule))
             if checkpoint:
                 checkpoint.save(TrainingState(
                     epoch, model.state_dict(), optimizer.state_dict(), state.best, state.best_key, result.best_epoch,
                     result.history, capture_rng(generator), state.baseline_loss,
                     state.seconds + time.perf_counter() - started))
-            if on_epoch:
-                on_epoch(record, len(schedule))
     except KeyboardInterrupt:
         result.stopped = "interrupted"
     finally:

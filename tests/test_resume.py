@@ -41,13 +41,14 @@ def uninterrupted(tiny_examples):
 def stop_at(repeat: int, epoch: int):
     def on_epoch(r, record, total):
         if (r, record.epoch) == (repeat, epoch):
-            raise KeyboardInterrupt  # after the epoch's state was saved
+            raise KeyboardInterrupt  # after the epoch trained, before its state is saved: it is redone
     return on_epoch
 
 
-@pytest.mark.parametrize("repeat, epoch", [(0, 1), (0, 3), (0, 4), (0, 8), (1, 2), (1, 7)],
-                         ids=["first-epoch", "end-of-linear-start", "first-main-epoch", "end-of-run-0",
-                              "run-1-linear-start", "run-1-main"])
+# Stopped in the epoch after the one named in the id (whose state is the last saved).
+@pytest.mark.parametrize("repeat, epoch", [(0, 1), (0, 2), (0, 4), (0, 5), (1, 1), (1, 3), (1, 8)],
+                         ids=["nothing-saved", "first-epoch", "end-of-linear-start", "first-main-epoch",
+                              "end-of-run-0", "run-1-linear-start", "run-1-main"])
 def test_stopped_after_any_epoch_then_resumed_is_bit_identical(tiny_examples, uninterrupted, tmp_path, repeat, epoch):
     stopped = run(tiny_examples, tmp_path, stop_at(repeat, epoch))
     assert stopped.stopped == "interrupted"
@@ -83,7 +84,7 @@ def test_a_finished_state_trains_nothing_more(tiny_examples, uninterrupted, tmp_
 
 
 def test_state_files_on_disk(tiny_examples, tmp_path):
-    run(tiny_examples, tmp_path, stop_at(0, 4))
+    run(tiny_examples, tmp_path, stop_at(0, 5))  # epoch 5 is never saved
     folder = tmp_path / "repeat-0"
     assert sorted(p.name for p in folder.iterdir()) == ["state-0004.safetensors", STATE_FILE]  # older ones removed
     meta = json.loads((folder / STATE_FILE).read_text())
@@ -128,7 +129,7 @@ def test_write_atomically_leaves_old_or_new(tmp_path, monkeypatch):
 
 @pytest.fixture
 def saved_state(tiny_examples, tmp_path):
-    run(tiny_examples, tmp_path, stop_at(0, 4))
+    run(tiny_examples, tmp_path, stop_at(0, 5))  # saved after epoch 4
     return tmp_path / "repeat-0"
 
 

@@ -1,0 +1,166 @@
+"""Resuming NTM runs: stopped (Ctrl-C) after any evaluation, or killed with SIGKILL mid-run, and
+resumed, an NTM run ends with the weights, learning curve and best point of a run never stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from test_ntm_cli import ANSI, SMALL_MEMORY, assert_ok, invoke, tiny_request
+
+from memqa.errors import CheckpointError
+from memqa.ntm_pipeline import resume_ntm, train_ntm
+
+STATE = ".train-state"
+# 2 seeds x 4 evaluations of 32 sequences each
+SEQUENCES, EVAL_EVERY, REPEATS = 128, 32, 2
+
+
+def two_seed_request(out):
+    request = tiny_request(out, sequences=SEQUENCES)
+    return dataclasses.replace(request, train_config=dataclasses.replace(request.train_config, repeats=REPEATS))
+
+
+def without_seconds(curve):
+    return [{k: v for k, v in point.items() if k != "seconds"} for point in curve]
+
+
+def same_weights(a, b) -> bool:
+    a, b = a.state_dict(), b.state_dict()
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return train_ntm(two_seed_request(tmp_path_factory.mktemp("ntm") / "reference"))
+
+
+def stop_at_point(count: int):
+    """Ctrl-C in the count-th evaluation of this session (after it was scored, before its state is saved)."""
+    seen = []
+
+    def on_point(point, total):
+        seen.append(point)
+        if len(seen) == count:
+            raise KeyboardInterrupt
+    return on_point
+
+
+@pytest.mark.parametrize("count", [1, 2, 4, 5, 7], ids=["nothing-saved", "first", "end-of-seed-0", "seed-1-first",
+                                                         "seed-1-late"])
+def test_stopped_then_resumed_ntm_is_bit_identical(uninterrupted, tmp_path, count):
+    out = tmp_path / "run"
+    stopped = train_ntm(two_seed_request(out), on_point=stop_at_point(count))
+    if count == 1:  # stopped before the first state was saved: the evaluation's weights, nothing to resume
+        assert stopped.result.stopped == "interrupted" and not (out / STATE).exists()
+        with pytest.raises(CheckpointError, match="no training run to resume"):
+            resume_ntm(out)
+        return
+    assert stopped.result.stopped == "interrupted" and (out / STATE / "request.json").is_file()
+    assert (out / "model.safetensors").is_file()  # the best evaluation so far is saved meanwhile
+    resumed = resume_ntm(out)
+    assert resumed.result.stopped is None and not (out / STATE).exists()
+    assert resumed.result.seed == uninterrupted.result.seed
+    assert resumed.result.best_epoch == uninterrupted.result.best_epoch
+    assert resumed.result.history == uninterrupted.result.history
+    assert without_seconds(resumed.curve) == without_seconds(uninterrupted.curve)
+    assert same_weights(resumed.result.model, uninterrupted.result.model)
+    assert (out / "model.safetensors").read_bytes() == (uninterrupted.path / "model.safetensors").read_bytes()
+    seconds = [point["seconds"] for point in resumed.curve]
+    assert seconds == sorted(seconds)  # the wall-time axis goes on from where it stopped
+
+
+def test_a_finished_ntm_run_has_nothing_to_resume(uninterrupted):
+    with pytest.raises(CheckpointError, match="no training run to resume"):
+        resume_ntm(uninterrupted.path)
+
+
+def test_a_damaged_curve_is_one_clear_error(tmp_path):
+    out = tmp_path / "run"
+    train_ntm(two_seed_request(out), on_point=stop_at_point(3))
+    curve = out / STATE / "reader" / "repeat-0" / "curve.json"
+    curve.write_text('{"format_version": 1, "curve": [{"sequences": "x"}]}')
+    with pytest.raises(CheckpointError) as caught:
+        resume_ntm(out)
+    assert str(curve) in str(caught.value) and "\n" not in str(caught.value)
+
+
+# --- through the command line --------------------------------------------------------------------
+
+CLI_RUN = ["--reader", "ntm", "--task", "copy", "--sequences", "480", "--eval-every", "16", "--batch-size", "8",
+           *SMALL_MEMORY]
+
+
+def saved_points(run_dir) -> int:
+    try:
+        return json.loads((run_dir / STATE / "reader" / "repeat-0" / "state.json").read_text())["epoch"]
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def cli_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "reference"
+    assert_ok(invoke("train", *CLI_RUN, "--out", out))
+    return out
+
+
+def test_sigkill_mid_ntm_training_then_resume_is_bit_identical(cli_reference, tmp_path):
+    run_dir = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "memqa_cli.main", "train", *CLI_RUN, "--out", str(run_dir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while saved_points(run_dir) < 3:
+        assert process.poll() is None, f"training ended before it was killed: {process.stderr.read()!r}"
+        assert time.monotonic() < deadline, "no state.json appeared"
+        time.sleep(0.002)
+    time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    assert 3 <= saved_points(run_dir) < 30 and not (run_dir / "model.safetensors").exists()
+
+    stdout = assert_ok(invoke("train", "--resume", run_dir, "--threads", "1", "--task", "copy"))
+    assert "trained NTM" in stdout
+    assert (run_dir / "model.safetensors").read_bytes() == (cli_reference / "model.safetensors").read_bytes()
+    resumed, reference = (json.loads((d / "config.json").read_text())["info"] for d in (run_dir, cli_reference))
+    assert resumed["best_sequences"] == reference["best_sequences"] and resumed["scores"] == reference["scores"]
+    assert without_seconds(resumed["curve"]) == without_seconds(reference["curve"])
+    assert not (run_dir / STATE).exists()
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--sequences", "960"], "--sequences 960 contradicts"),
+    (["--task", "repeat-copy"], "--task repeat-copy contradicts"),
+    (["--heads", "2"], "--heads 2 contradicts"),
+    (["--hops", "2"], "--hops cannot be given with --resume"),
+])
+def test_ntm_flags_that_contradict_the_saved_run_are_refused(tmp_path, monkeypatch, flags, fragment):
+    run_dir = tmp_path / "stopped"
+    from memqa import ntm_pipeline
+
+    real, calls = ntm_pipeline.score_batches, []
+
+    def stop_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ntm_pipeline, "score_batches", stop_on_third)
+    stopped = invoke("train", *CLI_RUN, "--out", run_dir)
+    assert_ok(stopped)
+    assert f"memqa train --resume {run_dir}" in ANSI.sub("", stopped.stderr).replace("\n", "")
+    monkeypatch.undo()
+    result = invoke("train", "--resume", run_dir, *flags)
+    assert result.exit_code == 1
+    assert fragment in ANSI.sub("", result.stderr).replace("\n", " ")
+    assert saved_points(run_dir) == 2  # nothing was trained
