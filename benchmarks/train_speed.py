@@ -2,7 +2,7 @@
 
     MEMQA_BABI_DIR=/path/to/tasks_1-20_v1-2 python benchmarks/train_speed.py            # task 1, 100 epochs
     MEMQA_BABI_DIR=... python benchmarks/train_speed.py --tasks 1-20 --schedule default  # all tasks, one run each
-    MEMQA_BABI_DIR=... python benchmarks/train_speed.py --reader memnn --hops 10        # MemNN, its defaults
+    MEMQA_BABI_DIR=... python benchmarks/train_speed.py --reader memnn                  # MemNN, its defaults
 
 "100 epochs" is the paper's schedule without linear start (§4.2); "default" is memqa's default,
 20 linear-start epochs then 100 (as the authors' code runs it). Every epoch is followed by a

@@ -32,7 +32,11 @@ def ask(
     reader = load_reader(path, resolve_device(device))
     answer = reader.answer(text if text is not None else _read_story(story), question)
     if answer.unknown_words:
-        note(f"unknown words ignored (never seen in training): {', '.join(answer.unknown_words)}")
+        if reader.model.unknown_words == "keep":
+            how = "read by exact matches" + (" and their context" if getattr(reader.model, "context", None) else "")
+            note(f"words never seen in training, {how}: {', '.join(answer.unknown_words)}")
+        else:
+            note(f"unknown words ignored (never seen in training): {', '.join(answer.unknown_words)}")
     if answer.dropped_sentences:
         note(f"the story is longer than the memory: the {answer.dropped_sentences} oldest sentences were left out")
     console.print(f"[bold]{answer.answer}[/]  (confidence {answer.confidence:.2f})")

@@ -35,7 +35,7 @@ def train(
     batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32; ntm 8]", show_default=False)] = None,
     learning_rate: Annotated[Optional[float], _Opt("--lr", help="Learning rate [0.01; with linear start both phases run at 0.005, as the authors' code; ntm 3e-4, priority-sort 9e-5]", show_default=False)] = None,
     linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [20; joint 30].", show_default=False)] = None,
-    hops: Annotated[Optional[int], _Opt("--hops", help="[3; memnn 2, the most facts it finds]", show_default=False)] = None,
+    hops: Annotated[Optional[int], _Opt("--hops", help="[3; memnn 10, the most facts it finds before its learned stop]", show_default=False)] = None,
     embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50; memnn 30]", show_default=False)] = None,
     encoding: Annotated[Optional[str], _Opt("--encoding", help="position or bow [position]", show_default=False)] = None,
     position_scale: Annotated[Optional[float], _Opt("--position-scale", help="Scale of the paper's position weights l_kj [2, as the authors' code; 1 = the paper's formula].", show_default=False)] = None,
@@ -46,6 +46,7 @@ def train(
     time_features: Annotated[Optional[bool], _Opt("--time-features/--no-time-features", help="MemNN: write-time comparison features [on].", show_default=False)] = None,
     match_features: Annotated[Optional[bool], _Opt("--match-features/--no-match-features", help="MemNN: feature for words also in the question [on].", show_default=False)] = None,
     nonlinear: Annotated[Optional[bool], _Opt("--nonlinear/--linear", help="MemNN: non-linear response (NL) or the linear one [nonlinear].", show_default=False)] = None,
+    unseen_words: Annotated[Optional[float], _Opt("--unseen-words", help="MemNN: share of training words represented by their left and right context, so that words never seen in training are too (2014 paper) [0: off].", show_default=False)] = None,
     memory_size: Annotated[Optional[int], _Opt("--memory-size", help="Sentences kept in memory [50]; NTM: memory rows [128].", show_default=False)] = None,
     repeats: Annotated[int, _Opt("--repeats", help="Train N seeded runs and keep the best on validation.")] = 1,
     workers: Annotated[int, _Opt("--workers", help="Train this many readers at once (one process each).")] = 1,
@@ -102,7 +103,8 @@ def train(
         "--weight-tying": ("weight_tying", weight_tying),
         "--linear-start-epochs": ("linear_start", None if linear_start_epochs is None else linear_start_epochs > 0),
         "--margin": ("margin", margin), "--time-features": ("time_features", time_features),
-        "--match-features": ("match_features", match_features), "--nonlinear": ("nonlinear", nonlinear)})
+        "--match-features": ("match_features", match_features), "--nonlinear": ("nonlinear", nonlinear),
+        "--unseen-words": ("unseen_words", unseen_words)})
     train_config = _replace(train_config, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             linear_start_epochs=linear_start_epochs, repeats=repeats, seed=seed)
     if learning_rate is not None and getattr(model_config, "linear_start", False) and train_config.linear_start_epochs:

@@ -45,7 +45,7 @@ class Answer:
     confidence: float  # softmax probability of the answer
     sentences: tuple[str, ...]  # the story sentences held in memory, oldest first
     hops: tuple[HopAttention, ...]  # one per hop; empty for readers without attention
-    unknown_words: tuple[str, ...] = ()  # words the reader never saw; they were ignored
+    unknown_words: tuple[str, ...] = ()  # words the reader never saw (ignored, or read as unseen words by MemNN)
     dropped_sentences: int = 0  # oldest sentences that did not fit in memory
     alternatives: tuple[tuple[str, float], ...] = field(default=())  # next most likely answers
 
@@ -95,7 +95,7 @@ class Reader:
         return save_reader(path, self.model, self.vocab, self.info)
 
     def encode(self, examples: Sequence[Example]) -> EncodedSet:
-        return encode_examples(examples, self.vocab, self.memory_size, unknown="ignore")
+        return encode_examples(examples, self.vocab, self.memory_size, unknown=self.model.unknown_words)
 
     def evaluate(self, examples: Sequence[Example]) -> float:
         """Accuracy on `examples` (answers never seen in training count as wrong)."""
@@ -103,8 +103,9 @@ class Reader:
 
     @torch.no_grad()
     def answer(self, story: str | Sequence[str], question: str) -> Answer:
-        """Answer `question` about `story` (plain sentences or bAbI lines). Unknown words are
-        ignored and listed in the result; a story longer than memory keeps its latest sentences."""
+        """Answer `question` about `story` (plain sentences or bAbI lines). Unknown words are listed
+        in the result: MemN2N ignores them, MemNN reads them by exact matches (and context features
+        when trained with them); a story longer than memory keeps its latest sentences."""
         sentences = split_story(story)
         if not sentences:
             raise DataError("the story is empty: give at least one sentence before the question")

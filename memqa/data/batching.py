@@ -72,7 +72,8 @@ class EncodedSet:
 
 def encode_examples(examples: Sequence[Example], vocab: Vocab, memory_size: int,
                     unknown: UnknownPolicy = "ignore") -> EncodedSet:
-    """Encode `examples`; unknown words are dropped (or raise, under unknown="error").
+    """Encode `examples`; unknown words are dropped (or raise, under unknown="error"; or, under
+    "keep", get ids past the vocabulary, one per distinct word of an example: memqa.data.vocab).
     Stories cut to the memory are counted in `truncated_stories` (the caller tells the user once)."""
     if not examples:
         raise ValueError("encode_examples needs at least one example")
@@ -80,12 +81,12 @@ def encode_examples(examples: Sequence[Example], vocab: Vocab, memory_size: int,
     for example in examples:
         sentences = example.story[-memory_size:]
         truncated += len(example.story) > memory_size
-        story = []
+        story, unseen = [], {}
         for sentence in sentences:
-            ids, missing = vocab.word_ids(sentence, unknown)
+            ids, missing = vocab.word_ids(sentence, unknown, unseen)
             story.append(ids)
             unknown_words.update(missing)
-        ids, missing = vocab.word_ids(example.question, unknown)
+        ids, missing = vocab.word_ids(example.question, unknown, unseen)
         unknown_words.update(missing)
         stories.append(story)
         questions.append(ids)

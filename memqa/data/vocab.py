@@ -1,9 +1,12 @@
 """Word and answer vocabularies (the small job torchtext's Vocab used to do).
 
 Word id 0 is the null symbol that pads sentences and stories; its embedding is fixed at
-zero (Sukhbaatar et al. 2015 §4.1). Unknown words have no id of their own: the policy is
+zero (Sukhbaatar et al. 2015 §4.1). Unknown words have no id in the vocabulary: the policy is
 explicit at every call -- "error" raises VocabularyError, "ignore" drops them and reports
-which were dropped (a reader answers a question about a story with new names).
+which were dropped (a reader answers a question about a story with new names), "keep" gives each
+distinct unknown word an id past the vocabulary (num_words, num_words + 1, ...), which embeds to
+zero but keeps the word's identity and place, for readers that represent unseen words by their
+context and by exact matches (MemNN).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from memqa.errors import CheckpointError, VocabularyError
 
 PAD = "<pad>"
 PAD_ID = 0
-UnknownPolicy = Literal["error", "ignore"]
+UnknownPolicy = Literal["error", "ignore", "keep"]
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,19 @@ class Vocab:
     def num_answers(self) -> int:
         return len(self.answers)
 
-    def word_ids(self, tokens: Sequence[str], unknown: UnknownPolicy = "error") -> tuple[list[int], list[str]]:
-        """Ids of `tokens` and the unknown tokens (dropped under "ignore", raised under "error")."""
+    def word_ids(self, tokens: Sequence[str], unknown: UnknownPolicy = "error",
+                 unseen: dict[str, int] | None = None) -> tuple[list[int], list[str]]:
+        """Ids of `tokens` and the unknown tokens (dropped under "ignore", raised under "error", given
+        the ids num_words + unseen[token] under "keep": pass one `unseen` dict for all the sentences
+        of an example, so that a new word has one id throughout it)."""
         ids, missing = [], []
+        unseen = {} if unseen is None else unseen
         for token in tokens:
             word_id = self._word_ids.get(token)  # type: ignore[attr-defined]
             if word_id is None or word_id == PAD_ID:
                 missing.append(token)
+                if unknown == "keep":
+                    ids.append(self.num_words + unseen.setdefault(token, len(unseen)))
             else:
                 ids.append(word_id)
         if missing and unknown == "error":

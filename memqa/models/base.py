@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from memqa.config import TrainConfig
 from memqa.data.babi import Example
 from memqa.data.batching import Batch
+from memqa.data.vocab import UnknownPolicy
 
 
 class ReaderOutput(NamedTuple):
@@ -46,6 +47,9 @@ class ReaderModel(nn.Module):
     config_class: ClassVar[type]
     uses_vocab: ClassVar[bool] = True  # False: the model reads no words (no vocab.json is saved)
     hard_attention: ClassVar[bool] = False  # True: attention is one-hot, the memories picked (MemNN)
+    # How the reader takes words it never saw in training (memqa.data.vocab): "ignore" drops them;
+    # "keep" gives them ids past the vocabulary, which the reader represents otherwise (MemNN).
+    unknown_words: ClassVar[UnknownPolicy] = "ignore"
 
     @classmethod
     def check_training_data(cls, examples: Sequence[Example]) -> None:

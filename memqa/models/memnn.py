@@ -16,6 +16,11 @@ and R reads the annotated facts; with `response_on_picks` (ours) R also learns t
 reader's own picks. At inference the reader uses its own picks and no annotation. The loss is the
 margin ranking loss of eqs. 6-8 with every other memory (and every other answer) as a negative: no
 sampling, one batched sum.
+
+Words never seen in training (2014: "previously unseen words", "exact matches") keep their place and
+identity (memqa.data.vocab's "keep" policy): the exact-match feature fires on them, and with
+`unseen_words` > 0 they are represented by their left and right neighbours (ContextFeatures), which
+training teaches by representing that share of the known words the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from memqa.data.batching import NO_ANSWER, NO_FACT, Batch
 from memqa.data.vocab import PAD_ID, Vocab
 from memqa.errors import DataError
 from memqa.models.base import ReaderModel, ReaderOutput
-from memqa.nn.encoder import StoryEncoder, slot_ages
+from memqa.nn.encoder import ContextFeatures, StoryEncoder, slot_ages
 from memqa.nn.ranking import compare_memories, margin_ranking_loss, pick_memory, write_order, written_after
 
 MATCH_WORDS = 2  # the "exact match" feature's vocabulary: PAD, and "this word is also in the question"
@@ -63,6 +68,16 @@ def picks_from_attention(attention: Tensor) -> Tensor:
     -> (B, K) slot ids, S (= m_∅) for the hops after the reader stopped."""
     S = attention.shape[2]
     return torch.where(attention.sum(dim=2) > 0, attention.argmax(dim=2), S)  # (B, K)
+
+
+class Words(NamedTuple):
+    """A batch's words as the encoders read them: unseen ones (never seen in training, or dropped in
+    training) carry an id past the vocabulary, which embeds to zero, and are marked in `*_unseen`."""
+
+    story: Tensor  # (B, S, W)
+    question: Tensor  # (B, Wq)
+    story_unseen: Tensor  # (B, S, W) bool
+    question_unseen: Tensor  # (B, Wq) bool
 
 
 class HopState(NamedTuple):
@@ -105,6 +120,7 @@ class Response(nn.Module):
         dim = config.encoder.embedding_dim
         self.question = StoryEncoder(config.encoder, vocab.num_words)
         self.facts = SentenceFeatures(config, vocab.num_words)
+        self.context = ContextFeatures(config.encoder, vocab.num_words) if config.unseen_words > 0 else None  # in U_R
         self.hidden = nn.Linear((config.hops + 1) * dim, dim) if config.nonlinear else None  # W of NL
         self.answer = nn.Linear(dim, vocab.num_answers, bias=False)  # U_R Φy(w), one row per label
         for layer in (self.hidden, self.answer):
@@ -125,6 +141,7 @@ class MemNN(ReaderModel):
     kind = "memnn"
     config_class = MemNNConfig
     hard_attention = True
+    unknown_words = "keep"  # represented by exact matches (and context features): see the module docstring
 
     def __init__(self, config: MemNNConfig, vocab: Vocab):
         super().__init__()
@@ -134,6 +151,8 @@ class MemNN(ReaderModel):
         self.question = StoryEncoder(config.encoder, num_words)
         self.found = StoryEncoder(config.encoder, num_words)
         self.candidates = SentenceFeatures(config, num_words)
+        self.context = ContextFeatures(config.encoder, num_words) if config.unseen_words > 0 else None  # in O's U
+        self.num_words = num_words
         self.stop_memory = nn.Parameter(torch.empty(dim))  # m_∅ (AM)
         self.time_features = nn.Parameter(torch.empty(2, dim)) if config.time_features else None  # UΦt
         self.response = Response(config, vocab)
@@ -154,23 +173,51 @@ class MemNN(ReaderModel):
         supporting_ids (B, F) -> logits (B, A), attention (B, K, S) one-hot on the memories picked
         (a row of zeros once the reader stopped)."""
         S = batch.memory_mask.shape[1]
-        memory, matches, weights = self._write(batch)
+        words = self._words(batch)
+        memory, matches, weights = self._write(batch, words)
         with torch.no_grad():  # argmax picks pass no gradient
-            picks = self._pick_facts(memory, self.question.encode_words(batch.question_ids))  # (B, K)
+            picks = self._pick_facts(memory, self._question(batch, words))  # (B, K)
         found = self.fact_targets(batch) if self.training else picks  # (B, K): teacher forcing in training
-        logits = self._respond(batch, found, matches, weights)  # (B, A)
+        logits = self._respond(batch, words, found, matches, weights)  # (B, A)
         attention = F.one_hot(picks, S + 1)[..., :S].to(logits.dtype)  # (B, K, S)
         return ReaderOutput(logits, attention)
 
-    def _write(self, batch: Batch) -> tuple[Memory, Tensor, Tensor | None]:
+    def _words(self, batch: Batch) -> Words:
+        """Which words are unseen: those past the vocabulary, and in training (with unseen_words > 0)
+        a random share of the known ones, whose own embedding is then dropped."""
+        story_unseen = batch.story_ids >= self.num_words  # (B, S, W)
+        question_unseen = batch.question_ids >= self.num_words  # (B, Wq)
+        if self.training and self.context is not None:
+            rate = self.config.unseen_words
+            story_unseen = story_unseen | ((torch.rand(batch.story_ids.shape, device=story_unseen.device) < rate)
+                                           & (batch.story_ids != PAD_ID))
+            question_unseen = question_unseen | ((torch.rand(batch.question_ids.shape, device=question_unseen.device)
+                                                  < rate) & (batch.question_ids != PAD_ID))
+        return Words(batch.story_ids.masked_fill(story_unseen, self.num_words),
+                     batch.question_ids.masked_fill(question_unseen, self.num_words), story_unseen, question_unseen)
+
+    @staticmethod
+    def _in_context(context: ContextFeatures | None, word_ids: Tensor, unseen: Tensor,
+                    weights: Tensor | None = None) -> Tensor | float:
+        """The context features of the unseen words (..., D), or 0 without them."""
+        return 0.0 if context is None else context(word_ids, unseen, weights)
+
+    def _question(self, batch: Batch, words: Words) -> Tensor:
+        """UΦx(x) of O: (B, D)."""
+        return self.question.encode_words(words.question) + self._in_context(
+            self.context, batch.question_ids, words.question_unseen, self.question.word_weights(batch.question_ids))
+
+    def _write(self, batch: Batch, words: Words | None = None) -> tuple[Memory, Tensor, Tensor | None]:
         """G: the sentences in their slots with their write times (and m_∅ after them)."""
+        words = self._words(batch) if words is None else words
         real = batch.memory_mask  # (B, S)
         ages = slot_ages(real)  # (B, S)
         weights = self.question.word_weights(batch.story_ids)  # (B, S, W, D) or None
-        matches = match_ids(batch.story_ids, batch.question_ids)  # (B, S, W)
-        candidates = self.candidates(batch.story_ids, matches, ages, weights)  # (B, S, D)
+        matches = match_ids(batch.story_ids, batch.question_ids)  # (B, S, W): identities, unseen words too
+        context = self._in_context(self.context, batch.story_ids, words.story_unseen, weights)  # (B, S, D) or 0
+        candidates = self.candidates(words.story, matches, ages, weights) + context  # (B, S, D)
         stop = self.stop_memory.expand(real.shape[0], 1, -1)  # (B, 1, D)
-        found = self.found(batch.story_ids, ages, weights)  # (B, S, D)
+        found = self.found(words.story, ages, weights) + context  # (B, S, D)
         real = F.pad(real, (0, 1))  # (B, S+1)
         ages = F.pad(ages, (0, 1))  # (B, S+1); m_∅'s age is never used (it is not real)
         memory = Memory(torch.cat([candidates, stop], dim=1), F.pad(found, (0, 0, 0, 1)), real, ages,
@@ -216,12 +263,16 @@ class MemNN(ReaderModel):
             state = self._advance(memory, state, picks[:, hop])
         return picks
 
-    def _respond(self, batch: Batch, found: Tensor, matches: Tensor, weights: Tensor | None) -> Tensor:
+    def _respond(self, batch: Batch, words: Words, found: Tensor, matches: Tensor, weights: Tensor | None) -> Tensor:
         """R over the question and the facts found (B, K) (slot S = m_∅) -> logits (B, A)."""
-        facts = self.response.facts(batch.story_ids, matches, slot_ages(batch.memory_mask), weights)  # (B, S, D)
+        context = self.response.context
+        facts = self.response.facts(words.story, matches, slot_ages(batch.memory_mask), weights)  # (B, S, D)
+        facts = facts + self._in_context(context, batch.story_ids, words.story_unseen, weights)  # (B, S, D)
         facts = F.pad(facts, (0, 0, 0, 1))  # (B, S+1, D): m_∅ adds nothing
         chosen = facts.gather(1, found[:, :, None].expand(-1, -1, facts.shape[2]))  # (B, K, D)
-        return self.response(self.response.question.encode_words(batch.question_ids), chosen)  # (B, A)
+        question = self.response.question.encode_words(words.question) + self._in_context(
+            context, batch.question_ids, words.question_unseen, self.question.word_weights(batch.question_ids))
+        return self.response(question, chosen)  # (B, A)
 
     def fact_targets(self, batch: Batch) -> Tensor:
         """The slot each hop must pick (B, K): the annotated facts in order, then m_∅ (slot S)."""
@@ -236,18 +287,19 @@ class MemNN(ReaderModel):
         total = self._fact_loss(batch) + self._answer_loss(output.logits, batch.answer_ids)
         if self.training and self.config.response_on_picks:
             picks = picks_from_attention(output.attention)  # (B, K): the reader's own picks
-            logits = self._respond(batch, picks, match_ids(batch.story_ids, batch.question_ids),
+            logits = self._respond(batch, self._words(batch), picks, match_ids(batch.story_ids, batch.question_ids),
                                    self.question.word_weights(batch.story_ids))  # (B, A)
             total = total + self._answer_loss(logits, batch.answer_ids)
         return total
 
     def _fact_loss(self, batch: Batch) -> Tensor:
-        memory, _, _ = self._write(batch)
+        words = self._words(batch)
+        memory, _, _ = self._write(batch, words)
         targets = self.fact_targets(batch)  # (B, K)
         stop = memory.real.shape[1] - 1
         # Questions without annotated facts (a test file may have none) teach nothing; hops after m_∅ neither.
         taught = (batch.supporting_ids != NO_FACT).any(dim=1)  # (B,)
-        state = start_state(memory, self.question.encode_words(batch.question_ids))
+        state = start_state(memory, self._question(batch, words))
         total = memory.candidates.new_zeros(())
         for hop in range(self.config.hops):
             scores, order_weight = self._hop_scores(memory, state)  # (B, S+1), (B,)

@@ -64,6 +64,41 @@ def noisy_slot_ages(memory_mask: Tensor, noise: float, max_age: int) -> Tensor:
     return ages.clamp(max=max_age) * memory_mask  # (B, S)
 
 
+def known_ids(word_ids: Tensor, num_words: int) -> Tensor:
+    """word_ids with every id past the vocabulary (an unseen word) replaced by PAD."""
+    return word_ids.masked_fill(word_ids >= num_words, PAD_ID)
+
+
+class ContextFeatures(nn.Module):
+    """A word represented by its neighbours: the Memory Networks paper's "previously unseen words"
+    (Weston, Chopra, Bordes 2014): one bag of words for the left context and one for the right
+    (D grows from 3|W| to 5|W|), used for words never seen in training and, in training, for a share
+    of the known words whose own embedding is dropped, so that the reader learns to use them.
+    Here the bags hold the word just before and the word just after (padding and unseen neighbours
+    add nothing), weighted by the word's own position weights."""
+
+    def __init__(self, config: EncoderConfig, num_words: int):
+        super().__init__()
+        self.num_words = num_words
+        self.left = nn.Embedding(num_words, config.embedding_dim, padding_idx=PAD_ID)
+        self.right = nn.Embedding(num_words, config.embedding_dim, padding_idx=PAD_ID)
+        for table in (self.left, self.right):
+            nn.init.normal_(table.weight, std=config.init_std)
+            with torch.no_grad():
+                table.weight[PAD_ID].zero_()
+
+    def forward(self, word_ids: Tensor, unseen: Tensor, weights: Tensor | None = None) -> Tensor:
+        """word_ids, unseen: (..., W), unseen True where a word is represented by its context;
+        weights: (..., W, D) position weights or None -> (..., D)."""
+        ids = known_ids(word_ids, self.num_words)  # (..., W)
+        before = torch.nn.functional.pad(ids, (1, 0), value=PAD_ID)[..., :-1]  # (..., W): the word to the left
+        after = torch.nn.functional.pad(ids, (0, 1), value=PAD_ID)[..., 1:]  # (..., W): the word to the right
+        context = self.left(before.masked_fill(~unseen, PAD_ID)) + self.right(after.masked_fill(~unseen, PAD_ID))
+        if weights is not None:
+            context = context * weights  # (..., W, D)
+        return context.sum(dim=-2)  # (..., D)
+
+
 class StoryEncoder(nn.Module):
     """One embedding matrix with its sentence encoding and temporal table (built from EncoderConfig).
 
@@ -95,8 +130,10 @@ class StoryEncoder(nn.Module):
 
     def encode_words(self, word_ids: Tensor, weights: Tensor | None = None) -> Tensor:
         """word_ids: (..., W) -> (..., D): the position-weighted (or plain) sum of word embeddings.
-        weights: word_weights(word_ids) when already computed."""
-        embedded = self.word_embedding(word_ids)  # (..., W, D)
+        weights: word_weights(word_ids) when already computed. Ids past the vocabulary (words never
+        seen in training, kept by memqa.data.vocab's "keep" policy) count in the sentence's length
+        and embed to zero."""
+        embedded = self.word_embedding(known_ids(word_ids, self.word_embedding.num_embeddings))  # (..., W, D)
         if self.config.encoding == "position":
             embedded = embedded * (self.word_weights(word_ids) if weights is None else weights)  # (..., W, D)
         return embedded.sum(dim=-2)  # (..., D)
