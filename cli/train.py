@@ -34,7 +34,7 @@ def train(
     epochs: Annotated[Optional[int], _Opt("--epochs", help="Epochs after linear start [100; joint 60; memnn 200].", show_default=False)] = None,
     batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32; ntm 8]", show_default=False)] = None,
     learning_rate: Annotated[Optional[float], _Opt("--lr", help="Learning rate [0.01; with linear start both phases run at 0.005, as the authors' code; ntm 3e-4, priority-sort 9e-5]", show_default=False)] = None,
-    linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [20; joint 30].", show_default=False)] = None,
+    linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [40; joint 30].", show_default=False)] = None,
     hops: Annotated[Optional[int], _Opt("--hops", help="[3; memnn 10, the most facts it finds before its learned stop]", show_default=False)] = None,
     embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50; memnn 30]", show_default=False)] = None,
     encoding: Annotated[Optional[str], _Opt("--encoding", help="position or bow [position]", show_default=False)] = None,
