@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
 from test_ntm_cli import ANSI, SMALL_MEMORY, assert_ok, invoke, tiny_request
+from test_resume_cli import kill_after_saved_epochs, saved_epoch
 
 from memqa.errors import CheckpointError
 from memqa.ntm_pipeline import resume_ntm, train_ntm
@@ -98,13 +94,6 @@ CLI_RUN = ["--reader", "ntm", "--task", "copy", "--sequences", "480", "--eval-ev
            *SMALL_MEMORY]
 
 
-def saved_points(run_dir) -> int:
-    try:
-        return json.loads((run_dir / STATE / "reader" / "repeat-0" / "state.json").read_text())["epoch"]
-    except FileNotFoundError:
-        return 0
-
-
 @pytest.fixture(scope="module")
 def cli_reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "reference"
@@ -114,19 +103,8 @@ def cli_reference(tmp_path_factory):
 
 def test_sigkill_mid_ntm_training_then_resume_is_bit_identical(cli_reference, tmp_path):
     run_dir = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "memqa_cli.main", "train", *CLI_RUN, "--out", str(run_dir)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while saved_points(run_dir) < 3:
-        assert process.poll() is None, f"training ended before it was killed: {process.stderr.read()!r}"
-        assert time.monotonic() < deadline, "no state.json appeared"
-        time.sleep(0.002)
-    time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    process.stderr.close()
-    assert process.returncode == -signal.SIGKILL
-    assert 3 <= saved_points(run_dir) < 30 and not (run_dir / "model.safetensors").exists()
+    kill_after_saved_epochs(CLI_RUN, run_dir)
+    assert 3 <= saved_epoch(run_dir) < 30 and not (run_dir / "model.safetensors").exists()
 
     stdout = assert_ok(invoke("train", "--resume", run_dir, "--threads", "1", "--task", "copy"))
     assert "trained NTM" in stdout
@@ -163,4 +141,4 @@ def test_ntm_flags_that_contradict_the_saved_run_are_refused(tmp_path, monkeypat
     result = invoke("train", "--resume", run_dir, *flags)
     assert result.exit_code == 1
     assert fragment in ANSI.sub("", result.stderr).replace("\n", " ")
-    assert saved_points(run_dir) == 2  # nothing was trained
+    assert saved_epoch(run_dir) == 2  # nothing was trained

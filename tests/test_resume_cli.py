@@ -60,20 +60,26 @@ def reference(tmp_path_factory):
 # --- the SIGKILL test ----------------------------------------------------------------------------
 
 
-def test_sigkill_mid_training_then_resume_is_bit_identical(reference, tmp_path):
-    run_dir = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "memqa_cli.main", "train", *map(str, RUN), "--out", str(run_dir)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def kill_after_saved_epochs(train_args, run_dir, epochs: int = 3) -> None:
+    """Start `memqa train ARGS --out run_dir` in a real process and SIGKILL it a little after the
+    state of epoch `epochs` landed (mid-epoch or mid-save)."""
+    process = subprocess.Popen([sys.executable, "-m", "memqa_cli.main", "train", *map(str, train_args),
+                                "--out", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while saved_epoch(run_dir) < 3:  # epoch 3's state has landed ...
+    while saved_epoch(run_dir) < epochs:
         assert process.poll() is None, f"training ended before it was killed: {process.stderr.read()!r}"
         assert time.monotonic() < deadline, "no state.json appeared"
         time.sleep(0.002)
-    time.sleep(0.01)  # ... and a little later, mid-epoch or mid-save, the process is killed
+    time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     process.stderr.close()
     assert process.returncode == -signal.SIGKILL
+
+
+def test_sigkill_mid_training_then_resume_is_bit_identical(reference, tmp_path):
+    run_dir = tmp_path / "killed"
+    kill_after_saved_epochs(RUN, run_dir)
     killed_at = saved_epoch(run_dir)
     assert 3 <= killed_at <= 24 and not (run_dir / "model.safetensors").exists()
 
