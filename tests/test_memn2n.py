@@ -153,6 +153,26 @@ def test_linear_start_removes_the_softmax(tiny_vocab, batch):
         torch.testing.assert_close(soft[:, 0], softmax_with_empty_slots(scores, batch.memory_mask, 10))
 
 
+@pytest.mark.parametrize("relu", [False, True])
+def test_one_hop_by_hand_with_and_without_relu(tiny_vocab, batch, relu):
+    # u^2 = u^1 + o^1 (eq. 2, adjacent tying), through a ReLU with relu=True (App. A's non-linearity);
+    # answer scores W u^2 with W^T = C^1.
+    from memqa.models.memn2n import softmax_with_empty_slots
+
+    net = model(tiny_vocab, hops=1, relu=relu).eval()
+    with torch.no_grad():
+        ages = slot_ages(batch.memory_mask)
+        scores = first_hop_scores(net, batch)  # (B, S)
+        attention = softmax_with_empty_slots(scores, batch.memory_mask, net.config.encoder.memory_size)
+        read = torch.einsum("bs,bsd->bd", attention, net.embeddings[1](batch.story_ids, ages))  # o^1: (B, D)
+        controller = net.embeddings[0].encode_words(batch.question_ids) + read  # (B, D)
+        if relu:
+            controller = controller.clamp(min=0)
+        answers = net.embeddings[1].word_embedding(torch.tensor(tiny_vocab.answer_word_ids()))  # (A, D)
+        torch.testing.assert_close(net(batch).logits, controller @ answers.T)
+        assert (controller == 0).any() == relu  # the ReLU does cut something in this batch
+
+
 def test_phases_follow_the_train_config(tiny_vocab):
     net = model(tiny_vocab)
     config = TrainConfig(epochs=7, learning_rate=0.02, decay_every=5, decay_factor=0.3, linear_start_epochs=3,
