@@ -71,7 +71,10 @@ def main() -> None:
     parser.add_argument("--margin", type=float, default=2.0, help="points another setting must win by [2]")
     args = parser.parse_args()
     reports = [load(spec) for spec in args.reports]
-    choose(reports, args.margin) if args.choose else table(reports)
+    if args.choose:
+        choose(reports, args.margin)
+    else:
+        table(reports)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,3 +39,31 @@ def small_memn2n_config(**changes):
 # by epoch 40 (adjacent) and 57 (layer-wise) of these 90.
 OVERFIT_TRAIN_CONFIG = dict(epochs=80, batch_size=4, learning_rate=0.1, linear_start_epochs=10,
                             linear_start_learning_rate=0.1)
+
+
+STATE = ".train-state"  # a run's saved training state (memqa/resume.py)
+
+
+def saved_epoch(run_dir, job="reader", repeat=0) -> int:
+    """The last epoch (NTM: evaluation point) whose training state run_dir holds; 0 when none."""
+    try:
+        return json.loads((Path(run_dir) / STATE / job / f"repeat-{repeat}" / "state.json").read_text())["epoch"]
+    except FileNotFoundError:
+        return 0
+
+
+def kill_after_saved_epochs(train_args, run_dir, epochs: int = 3) -> None:
+    """Start `memqa train ARGS --out run_dir` in a real process and SIGKILL it a little after the
+    state of epoch `epochs` landed (mid-epoch or mid-save)."""
+    process = subprocess.Popen([sys.executable, "-m", "memqa_cli.main", "train", *map(str, train_args),
+                                "--out", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while saved_epoch(run_dir) < epochs:
+        assert process.poll() is None, f"training ended before it was killed: {process.stderr.read()!r}"
+        assert time.monotonic() < deadline, "no state.json appeared"
+        time.sleep(0.002)
+    time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    assert process.returncode == -signal.SIGKILL

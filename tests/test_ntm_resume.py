@@ -8,13 +8,12 @@ import json
 
 import pytest
 import torch
+from helpers import STATE, kill_after_saved_epochs, saved_epoch
 from test_ntm_cli import ANSI, SMALL_MEMORY, assert_ok, invoke, tiny_request
-from test_resume_cli import kill_after_saved_epochs, saved_epoch
 
 from memqa.errors import CheckpointError
 from memqa.ntm_pipeline import resume_ntm, train_ntm
 
-STATE = ".train-state"
 # 2 seeds x 4 evaluations of 32 sequences each
 SEQUENCES, EVAL_EVERY, REPEATS = 128, 32, 2
 

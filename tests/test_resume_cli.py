@@ -5,15 +5,10 @@ contradict the saved run, damaged run files and divergence each give one clear l
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from helpers import TINY_TEST, TINY_TRAIN
+from helpers import STATE, TINY_TEST, TINY_TRAIN, kill_after_saved_epochs, saved_epoch
 from test_cli import assert_ok, assert_one_line_error, invoke, plain
 
 from memqa import train as train_module
@@ -21,19 +16,11 @@ from memqa import train as train_module
 # Two seeded runs of 4 linear-start + 20 main epochs, random noise on: every RNG and phase takes part.
 RUN = ["--train-file", TINY_TRAIN, "--epochs", "20", "--linear-start-epochs", "4", "--batch-size", "4",
        "--repeats", "2"]
-STATE = ".train-state"
 
 
 @pytest.fixture(autouse=True)
 def no_debug(monkeypatch):
     monkeypatch.delenv("MEMQA_DEBUG", raising=False)
-
-
-def saved_epoch(run_dir, job="reader", repeat=0) -> int:
-    try:
-        return json.loads((run_dir / STATE / job / f"repeat-{repeat}" / "state.json").read_text())["epoch"]
-    except FileNotFoundError:
-        return 0
 
 
 def interrupt_on_epoch_call(monkeypatch, call: int) -> None:
@@ -58,23 +45,6 @@ def reference(tmp_path_factory):
 
 
 # --- the SIGKILL test ----------------------------------------------------------------------------
-
-
-def kill_after_saved_epochs(train_args, run_dir, epochs: int = 3) -> None:
-    """Start `memqa train ARGS --out run_dir` in a real process and SIGKILL it a little after the
-    state of epoch `epochs` landed (mid-epoch or mid-save)."""
-    process = subprocess.Popen([sys.executable, "-m", "memqa_cli.main", "train", *map(str, train_args),
-                                "--out", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while saved_epoch(run_dir) < epochs:
-        assert process.poll() is None, f"training ended before it was killed: {process.stderr.read()!r}"
-        assert time.monotonic() < deadline, "no state.json appeared"
-        time.sleep(0.002)
-    time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    process.stderr.close()
-    assert process.returncode == -signal.SIGKILL
 
 
 def test_sigkill_mid_training_then_resume_is_bit_identical(reference, tmp_path):
