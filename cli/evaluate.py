@@ -24,6 +24,9 @@ def evaluate(
     data_dir: DataDir = None,
     test_file: Annotated[Optional[Path], typer.Option("--test-file", help="Evaluate on any bAbI-format file.",
                                                       show_default=False)] = None,
+    split: Annotated[str, typer.Option("--split", help=(
+        "test: the official test files; valid: the validation split each reader held out of the training "
+        "files (to compare and choose readers without reading a test file)."))] = "test",
     format: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the json/markdown here.",
                                                    show_default=False)] = None,
@@ -34,7 +37,8 @@ def evaluate(
                                                    show_default=False)] = None,
     sequences: Annotated[int, typer.Option("--sequences", help="NTM: test sequences per size.")] = 128,
 ) -> None:
-    """Evaluate readers on the official bAbI test files: accuracy, error and pass (>= 95%) per task.
+    """Evaluate readers on the official bAbI test files (or, with --split valid, on their validation
+    splits): accuracy, error and pass (>= 95%) per task.
     An NTM trained on an algorithmic task is scored in bits per sequence at each of --lengths."""
     from memqa.data.babi import parse_task_range
     from memqa.errors import ConfigError
@@ -48,10 +52,13 @@ def evaluate(
         evaluate_ntm_command(path, lengths, repeats, sequences, format, output, device)
         return
     if test_file is not None:
+        if split != "test":
+            raise ConfigError("--split valid applies to the official tasks, not to --test-file")
         report = evaluate_file(path, test_file, device=device)
     else:
         task_ids = parse_task_range(tasks) if tasks else None
-        report = evaluate_tasks(path, task_ids, data_dir=ensure_data_dir(data_dir), data=data, device=device)
+        report = evaluate_tasks(path, task_ids, data_dir=ensure_data_dir(data_dir), data=data, device=device,
+                                split=split)
     text = {"json": report.to_json, "markdown": report.to_markdown}.get(format)
     if text is not None:
         if output:
@@ -60,7 +67,8 @@ def evaluate(
         else:
             print(text())
         return
-    table = Table(title=f"bAbI test results ({data})" if test_file is None else f"results on {test_file}")
+    title = {"test": "test results", "valid": "validation results"}.get(report.split, report.split)
+    table = Table(title=f"bAbI {title} ({data})" if test_file is None else f"results on {test_file}")
     facts = report.has_facts  # MemNN: how often the facts it picked are the annotated ones
     for column in ("task", "questions", "accuracy %", "error %", "passed") + (("facts %",) if facts else ()):
         table.add_column(column, justify="right")

@@ -1,4 +1,8 @@
-"""Per-task test accuracy of saved readers: the bAbI results table (accuracy, error, pass)."""
+"""Per-task test accuracy of saved readers: the bAbI results table (accuracy, error, pass).
+
+Readers are scored on the official test files, or (split="valid") on the validation split they held out
+of each training file, re-made from the seed and fraction in their config.json: the questions on which
+settings and readers may be compared and chosen without reading a test file."""
 
 from __future__ import annotations
 
@@ -14,13 +18,14 @@ from torch import Tensor
 
 from memqa.checkpoint import CONFIG_FILE
 from memqa.data.babi import Example, load_task, read_babi_file
-from memqa.data.batching import NO_FACT
-from memqa.errors import CheckpointError
+from memqa.data.batching import NO_FACT, split_train_valid
+from memqa.errors import CheckpointError, ConfigError
 from memqa.reader import Reader, load_reader
 
 # Weston et al. 2015 §4: a task is passed at >= 95% accuracy ("failed" = error > 5%).
 PASS_ACCURACY = 0.95
 EVAL_BATCH_SIZE = 1024  # questions per forward pass when scoring (as memqa.train.evaluate_set)
+SPLITS = ("test", "valid")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class TaskScore:
 @dataclass(frozen=True)
 class EvaluationReport:
     scores: tuple[TaskScore, ...]
+    split: str = "test"  # "test" (the official test files) or "valid" (the readers' validation splits)
 
     @property
     def mean_error(self) -> float:
@@ -61,7 +67,8 @@ class EvaluationReport:
         for row in rows:
             if row["facts"] is None:
                 del row["facts"]
-        return json.dumps({"tasks": rows, "mean_error": round(self.mean_error, 2), "failed": self.failed}, indent=2)
+        return json.dumps({"split": self.split, "tasks": rows, "mean_error": round(self.mean_error, 2),
+                           "failed": self.failed}, indent=2)
 
     def to_markdown(self) -> str:
         facts = self.has_facts
@@ -113,11 +120,15 @@ def find_readers(path: str | os.PathLike) -> dict[int | None, Path]:
 
 
 def evaluate_tasks(path: str | os.PathLike, tasks: Sequence[int] | None = None, *, data_dir=None, data: str = "en",
-                   device: str = "cpu", on_task: Callable[[TaskScore], None] | None = None) -> EvaluationReport:
-    """Evaluate the reader(s) at `path` on the official test files of `tasks`.
+                   device: str = "cpu", on_task: Callable[[TaskScore], None] | None = None,
+                   split: str = "test") -> EvaluationReport:
+    """Evaluate the reader(s) at `path` on the official test files of `tasks` (split="valid": on the
+    validation split of each task's training file that the reader held out, see task_examples).
 
     A single reader is evaluated on `tasks` (default: the tasks it was trained on); a run folder
     of per-task readers evaluates each on its own task (restricted to `tasks` when given)."""
+    if split not in SPLITS:
+        raise ConfigError(f"split {split!r}: choose test or valid")
     readers = find_readers(path)
     if None in readers:
         reader = load_reader(readers[None], device)
@@ -132,13 +143,28 @@ def evaluate_tasks(path: str | os.PathLike, tasks: Sequence[int] | None = None, 
         plan = [(task, load_reader(readers[task], device), readers[task]) for task in chosen]
     scores = []
     for task, reader, folder in plan:
-        examples = load_task(task, "test", data_dir=data_dir, data=data)
+        examples = task_examples(task, split, reader, folder, data_dir=data_dir, data=data)
         score = TaskScore(str(task), reader.evaluate(examples), len(examples), str(folder),
                           fact_accuracy(reader, examples))
         scores.append(score)
         if on_task:
             on_task(score)
-    return EvaluationReport(tuple(scores))
+    return EvaluationReport(tuple(scores), split)
+
+
+def task_examples(task: int, split: str, reader: Reader, folder: str | os.PathLike, *, data_dir=None,
+                  data: str = "en") -> list[Example]:
+    """The questions of `task` to score `reader` on: the official test file, or (split="valid") the
+    validation split of the training file, made as training made it: the same seed and fraction
+    (each task is split on its own, so a joint reader's split of a task is a per-task reader's)."""
+    if split == "test":
+        return load_task(task, "test", data_dir=data_dir, data=data)
+    train_config = reader.info.get("train_config")
+    if not isinstance(train_config, dict) or reader.info.get("data") != data or not {"seed", "valid_fraction"} <= set(train_config):
+        raise CheckpointError(f"{folder}: its config.json does not record a validation split of the bAbI "
+                              f"'{data}' training files (seed, valid_fraction, data); evaluate it on the test files")
+    examples = load_task(task, "train", data_dir=data_dir, data=data)
+    return split_train_valid(examples, train_config["valid_fraction"], train_config["seed"])[1]
 
 
 def evaluate_file(path: str | os.PathLike, test_file: str | os.PathLike, device: str = "cpu") -> EvaluationReport:

@@ -41,6 +41,18 @@ OVERFIT_TRAIN_CONFIG = dict(epochs=80, batch_size=4, learning_rate=0.1, linear_s
                             linear_start_learning_rate=0.1)
 
 
+def babi_tree(root: Path, tasks=(1, 2)) -> Path:
+    """A bAbI folder (tasks_1-20_v1-2/en/) whose tasks' train and test files are the tiny fixtures."""
+    import shutil
+
+    folder = root / "tasks_1-20_v1-2" / "en"
+    folder.mkdir(parents=True)
+    for task in tasks:
+        shutil.copy(TINY_TRAIN, folder / f"qa{task}_tiny_train.txt")
+        shutil.copy(TINY_TEST, folder / f"qa{task}_tiny_test.txt")
+    return folder.parent
+
+
 STATE = ".train-state"  # a run's saved training state (memqa/resume.py)
 
 

@@ -5,10 +5,9 @@ contradict the saved run, damaged run files and divergence each give one clear l
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from helpers import STATE, TINY_TEST, TINY_TRAIN, kill_after_saved_epochs, saved_epoch
+from helpers import STATE, TINY_TEST, TINY_TRAIN, babi_tree, kill_after_saved_epochs, saved_epoch
 from test_cli import assert_ok, assert_one_line_error, invoke, plain
 
 from memqa import train as train_module
@@ -79,15 +78,6 @@ def test_ctrl_c_then_resume_from_another_folder_is_bit_identical(reference, tmp_
 
 
 # --- a multi-task run: finished readers are skipped --------------------------------------------
-
-
-def babi_tree(root):
-    folder = root / "tasks_1-20_v1-2" / "en"
-    folder.mkdir(parents=True)
-    for task in (1, 2):
-        shutil.copy(TINY_TRAIN, folder / f"qa{task}_tiny_train.txt")
-        shutil.copy(TINY_TEST, folder / f"qa{task}_tiny_test.txt")
-    return folder.parent
 
 
 def test_finished_readers_of_a_multi_task_run_are_skipped(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -230,3 +231,20 @@ def test_split_keeps_each_story_on_one_side():
 def test_split_small_sets():
     train, valid = split_train_valid(stories(5), 0.1, seed=0)
     assert len(valid) == 1 and len(train) == 4
+
+
+def test_split_of_several_tasks_is_the_union_of_their_own_splits():
+    # A joint reader must be validated on the questions each per-task reader was validated on.
+    tasks = {task: [dataclasses.replace(e, task=task) for e in stories(30 + 10 * task, questions_per_story=2)]
+             for task in (1, 2, 3)}
+    pooled = [e for examples in tasks.values() for e in examples]
+    train, valid = split_train_valid(pooled, 0.1, seed=5)
+    expected = [split_train_valid(examples, 0.1, seed=5) for examples in tasks.values()]
+    assert valid == [e for _, v in expected for e in v]
+    assert train == [e for t, _ in expected for e in t]
+
+
+def test_split_of_tasks_too_small_to_split_alone_still_validates():
+    pooled = [dataclasses.replace(e, task=task) for task, e in enumerate(stories(2), start=1)]
+    train, valid = split_train_valid(pooled, 0.1, seed=0)
+    assert len(train) == 1 and len(valid) == 1

@@ -133,9 +133,24 @@ def split_train_valid(examples: Sequence[Example], valid_fraction: float, seed: 
     """A seeded split holding out about `valid_fraction` of the questions (§4.1: 10%) for validation.
 
     Whole stories go to one side: the questions of a story share its sentences (and in task 20
-    a later question's story states an earlier answer), so splitting them would leak."""
-    stories: dict[tuple, list[int]] = {}
+    a later question's story states an earlier answer), so splitting them would leak. Each task is
+    split on its own with the same seed, so a joint reader's validation split is the union of the
+    per-task readers' splits and the two are scored on the same questions."""
+    by_task: dict[int | None, list[int]] = {}
     for index, example in enumerate(examples):
+        by_task.setdefault(example.task, []).append(index)
+    valid = set().union(*(_valid_stories([examples[i] for i in indices], indices, valid_fraction, seed)
+                          for indices in by_task.values()))
+    if not valid and len(examples) > 1:  # every task too small to give up a question: split them together
+        valid = _valid_stories(examples, range(len(examples)), valid_fraction, seed)
+    return ([e for i, e in enumerate(examples) if i not in valid], [e for i, e in enumerate(examples) if i in valid])
+
+
+def _valid_stories(examples: Sequence[Example], indices: Sequence[int], valid_fraction: float, seed: int) -> set[int]:
+    """The indices (from `indices`, one per example) held out: whole stories, shuffled by `seed`,
+    until about `valid_fraction` of the questions and never all of them."""
+    stories: dict[tuple, list[int]] = {}
+    for index, example in zip(indices, examples):
         stories.setdefault((example.task, example.source.rsplit(":", 1)[0], example.story_id), []).append(index)
     groups = list(stories.values())
     random.Random(seed).shuffle(groups)
@@ -145,4 +160,4 @@ def split_train_valid(examples: Sequence[Example], valid_fraction: float, seed: 
         if len(valid) >= wanted or len(valid) + len(group) >= len(examples):
             break
         valid.update(group)
-    return ([e for i, e in enumerate(examples) if i not in valid], [e for i, e in enumerate(examples) if i in valid])
+    return valid

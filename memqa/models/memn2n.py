@@ -25,18 +25,26 @@ from memqa.models.base import Phase, ReaderModel, ReaderOutput
 from memqa.nn.encoder import StoryEncoder, noisy_slot_ages, slot_ages
 
 
-def softmax_with_empty_slots(scores: Tensor, memory_mask: Tensor, slots: int) -> Tensor:
+def empty_slot_bias(memory_mask: Tensor, slots: int) -> Tensor:
+    """What softmax_with_empty_slots adds to the scores, the same at every hop: 0 for a stored sentence,
+    -inf for padding, and one extra column log(slots - n) holding the n-sentence story's empty slots
+    (-inf when there are none). memory_mask: (B, S) -> (B, S+1)."""
+    empty = (slots - memory_mask.sum(dim=1, keepdim=True)).clamp(min=0).to(torch.float32)  # (B, 1)
+    stored = torch.zeros(memory_mask.shape, dtype=torch.float32, device=memory_mask.device)  # (B, S)
+    return torch.cat([stored.masked_fill_(~memory_mask, -torch.inf), empty.log()], dim=1)  # (B, S+1); log 0 = -inf
+
+
+def softmax_with_empty_slots(scores: Tensor, memory_mask: Tensor, slots: int, bias: Tensor | None = None) -> Tensor:
     """Softmax over a memory of `slots` slots of which only the masked-in ones are stored.
 
     A story of n sentences leaves slots - n slots padded with the null symbol (§4.1), whose
     embedding is zero: each scores u·0 = 0 and reads back 0, but takes part in the softmax
     (as in the authors' code), so attention can rest on "nothing" when no fact matches. Their
     exp(0) terms are added exactly, as one extra logit log(slots - n), without storing them.
-    scores, memory_mask: (B, S). Returns (B, S) attention over the stored sentences."""
-    empty = (slots - memory_mask.sum(dim=1)).clamp(min=0).to(scores.dtype)  # (B,)
-    empty_logit = torch.where(empty > 0, empty.log(), torch.full_like(empty, -torch.inf))  # (B,)
-    logits = torch.cat([scores.masked_fill(~memory_mask, -torch.inf), empty_logit[:, None]], dim=1)  # (B, S+1)
-    return logits.softmax(dim=1)[:, :-1]  # (B, S)
+    scores, memory_mask: (B, S); bias: empty_slot_bias(memory_mask, slots) when already computed.
+    Returns (B, S) attention over the stored sentences."""
+    bias = empty_slot_bias(memory_mask, slots) if bias is None else bias  # (B, S+1)
+    return (F.pad(scores, (0, 1)) + bias).softmax(dim=1)[:, :-1]  # (B, S)
 
 
 class MemN2N(ReaderModel):
@@ -79,12 +87,13 @@ class MemN2N(ReaderModel):
         weights = self.embeddings[0].word_weights(batch.story_ids)  # (B, S, W, D), shared by every encoder
         memories = {i: self.embeddings[i](batch.story_ids, ages, weights) for i in needed}  # each (B, S, D)
         controller = self.embeddings[0].encode_words(batch.question_ids)  # u^1: (B, D)
+        bias = empty_slot_bias(memory_mask, self.config.encoder.memory_size) if self.softmax_attention else None
         attention = []
         for hop in range(self.config.hops):
             input_index, output_index = self._memory_encoders(hop)
-            scores = torch.einsum("bsd,bd->bs", memories[input_index], controller)  # u^kᵀ m_i: (B, S)
-            weights = self._attend(scores, memory_mask)  # p: (B, S)
-            read = torch.einsum("bs,bsd->bd", weights, memories[output_index])  # o^k: (B, D)
+            scores = torch.bmm(memories[input_index], controller[:, :, None])[:, :, 0]  # u^kᵀ m_i: (B, S)
+            weights = self._attend(scores, memory_mask, bias)  # p: (B, S)
+            read = torch.bmm(weights[:, None, :], memories[output_index])[:, 0]  # o^k = Σ_i p_i c_i: (B, D)
             controller = (controller if self.hop_map is None else self.hop_map(controller)) + read  # u^k+1: (B, D)
             if self.config.relu:
                 controller = F.relu(controller)
@@ -98,11 +107,12 @@ class MemN2N(ReaderModel):
         answer_rows = self.embeddings[-1].word_embedding(self.answer_word_ids)  # (A, D) = rows of C^K
         return controller @ answer_rows.T  # (B, A)
 
-    def _attend(self, scores: Tensor, memory_mask: Tensor) -> Tensor:
-        """scores, memory_mask: (B, S) -> (B, S) attention; linear (no softmax) during linear start."""
+    def _attend(self, scores: Tensor, memory_mask: Tensor, bias: Tensor | None) -> Tensor:
+        """scores, memory_mask: (B, S) -> (B, S) attention; linear (no softmax) during linear start.
+        bias: empty_slot_bias of this batch (None during linear start)."""
         if not self.softmax_attention:
             return scores * memory_mask  # (B, S)
-        return softmax_with_empty_slots(scores, memory_mask, self.config.encoder.memory_size)  # (B, S)
+        return softmax_with_empty_slots(scores, memory_mask, self.config.encoder.memory_size, bias)  # (B, S)
 
     def loss(self, batch: Batch, output: ReaderOutput) -> Tensor:
         """Cross-entropy summed, not averaged, over the batch (§4.2)."""

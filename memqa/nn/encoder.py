@@ -110,6 +110,7 @@ class StoryEncoder(nn.Module):
         self.word_embedding = nn.Embedding(num_words, config.embedding_dim, padding_idx=PAD_ID)
         self.temporal_embedding = (nn.Parameter(torch.empty(config.memory_size, config.embedding_dim))
                                    if config.temporal else None)
+        self._position_tables: dict[tuple[int, str], Tensor] = {}  # word_weights' constants, by width and device
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -125,8 +126,16 @@ class StoryEncoder(nn.Module):
         if self.config.encoding != "position":
             return None
         lengths = (word_ids != PAD_ID).sum(dim=-1)  # (...)
-        weights = position_encoding(lengths, word_ids.shape[-1], self.config.embedding_dim)  # (..., W, D)
-        return weights * self.config.position_scale if self.config.position_scale != 1 else weights
+        return self._position_table(word_ids.shape[-1], word_ids.device)[lengths]  # (..., W, D)
+
+    def _position_table(self, width: int, device: torch.device) -> Tensor:
+        """(W+1, W, D): row J holds the scaled weights of a J-word sentence (a constant, made once per width)."""
+        key = (width, str(device))
+        if key not in self._position_tables:
+            weights = position_encoding(torch.arange(width + 1, device=device), width, self.config.embedding_dim)
+            scale = self.config.position_scale
+            self._position_tables[key] = weights * scale if scale != 1 else weights  # (W+1, W, D)
+        return self._position_tables[key]
 
     def encode_words(self, word_ids: Tensor, weights: Tensor | None = None) -> Tensor:
         """word_ids: (..., W) -> (..., D): the position-weighted (or plain) sum of word embeddings.
