@@ -10,7 +10,7 @@ candidate is the default. Every candidate that covers a task is scored on that t
 reader's split of a task is the per-task reader's); the rule, the one of valid_table.py --choose, is
 fixed before any test file is read: a task keeps the default unless another candidate's validation error
 is lower by at least --margin points, then it takes the lowest (on a tie, the one listed first). Only
-then are the picked readers scored on the test files.
+then are the picked readers scored on the test files (the second table, beside a published column).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import argparse
 import os
 
 import torch
-from results_table import FAILED_ABOVE, PUBLISHED
+from results_table import PUBLISHED, table
 
-from memqa.evaluate import TaskScore, evaluate_tasks, find_readers
+from memqa.evaluate import evaluate_tasks, find_readers
 from memqa.reader import load_reader
 
 
@@ -41,8 +41,14 @@ def readers_by_task(spec: str) -> dict[int, str]:
     return covered
 
 
-def score(path: str, task: int, split: str, data_dir: str | None) -> TaskScore:
-    return evaluate_tasks(path, [task], data_dir=data_dir, split=split).scores[0]
+def errors(candidate: dict[int, str], tasks: list[int], split: str, data_dir: str | None) -> dict[int, float]:
+    """{task: error (%)} of a candidate's readers on `split`, each reader folder loaded once."""
+    by_folder: dict[str, list[int]] = {}
+    for task in tasks:
+        if task in candidate:
+            by_folder.setdefault(candidate[task], []).append(task)
+    return {int(s.task): s.error for folder, covered in by_folder.items()
+            for s in evaluate_tasks(folder, covered, data_dir=data_dir, split=split).scores}
 
 
 def main() -> None:
@@ -55,26 +61,20 @@ def main() -> None:
     torch.set_num_threads(1)
     candidates = [readers_by_task(spec) for spec in args.candidates]
     names = [spec.split("+")[0].rstrip("/").split("/")[-1] + ("+..." if "+" in spec else "") for spec in args.candidates]
-    picks: dict[int, tuple[int, list[float | None]]] = {}
-    for task in sorted(candidates[0]):
-        valid = [100 * (1 - score(c[task], task, "valid", args.data_dir).accuracy) if task in c else None
-                 for c in candidates]
-        best = min((error, index) for index, error in enumerate(valid) if error is not None)
-        picks[task] = (best[1] if best[0] <= valid[0] - args.margin else 0, valid)
+    tasks = sorted(candidates[0])
+    valid = [errors(candidate, tasks, "valid", args.data_dir) for candidate in candidates]
+    print("| task | picked | " + " | ".join(f"valid error: {n} (%)" for n in names) + " |")
+    print("|---:|---|" + "---:|" * len(names))
+    picks: dict[int, int] = {}
+    for task in tasks:
+        best, index = min((v[task], i) for i, v in enumerate(valid) if task in v)
+        picks[task] = index if best <= valid[0][task] - args.margin else 0
+        cells = " | ".join(f"{v[task]:.1f}" if task in v else "-" for v in valid)
+        print(f"| {task} | {names[picks[task]]} | {cells} |")
     # The choice is made; only now are test files read.
-    print("| task | picked | " + " | ".join(f"valid error: {n} (%)" for n in names)
-          + f" | test error (%) | {args.column} (%) |")
-    print("|---:|---|" + "---:|" * len(names) + "---:|---:|")
-    errors = {}
-    for task, (index, valid) in picks.items():
-        errors[task] = score(candidates[index][task], task, "test", args.data_dir).error
-        cells = " | ".join("-" if v is None else f"{v:.1f}" for v in valid)
-        print(f"| {task} | {names[index]} | {cells} | {errors[task]:.1f} | {PUBLISHED[args.column][task - 1]:.1f} |")
-    mean = sum(errors.values()) / len(errors)
-    published = [PUBLISHED[args.column][t - 1] for t in errors]
-    print(f"| **mean** | | {' | ' * (len(names) - 1)} | **{mean:.1f}** | {sum(published) / len(published):.1f} |")
-    print(f"| **failed (> {FAILED_ABOVE:g}%)** | | {' | ' * (len(names) - 1)} | "
-          f"**{sum(e > FAILED_ABOVE for e in errors.values())}** | {sum(p > FAILED_ABOVE for p in published)} |")
+    test = {task: errors(candidates[index], [task], "test", args.data_dir)[task] for task, index in picks.items()}
+    print()
+    print(table(test, [args.column]))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,8 +44,6 @@ OVERFIT_TRAIN_CONFIG = dict(epochs=80, batch_size=4, learning_rate=0.1, linear_s
 
 def babi_tree(root: Path, tasks=(1, 2)) -> Path:
     """A bAbI folder (tasks_1-20_v1-2/en/) whose tasks' train and test files are the tiny fixtures."""
-    import shutil
-
     folder = root / "tasks_1-20_v1-2" / "en"
     folder.mkdir(parents=True)
     for task in tasks:
