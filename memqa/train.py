@@ -30,7 +30,7 @@ from memqa.data.babi import Example
 from memqa.data.batching import MemqaWarning, encode_examples, split_train_valid
 from memqa.data.vocab import Vocab
 from memqa.errors import CheckpointError, DataError
-from memqa.models.base import Phase, ReaderModel
+from memqa.models.base import Optimizer, Phase, ReaderModel
 from memqa.models.registry import build_model, reader_class
 from memqa.training_state import Checkpointer, TrainingState, capture_rng, restore_rng
 
@@ -199,7 +199,7 @@ def _learning_rate(phase: Phase, phase_epoch: int) -> float:
     return phase.learning_rate * phase.decay_factor ** (phase_epoch // phase.decay_every)
 
 
-def _train_epoch(model: ReaderModel, data: TrainingData, optimizer: torch.optim.Optimizer, config: TrainConfig,
+def _train_epoch(model: ReaderModel, data: TrainingData, optimizer: Optimizer, config: TrainConfig,
                  generator: torch.Generator, device) -> tuple[float, float]:
     model.train()
     total_loss, correct = 0.0, 0

@@ -186,3 +186,30 @@ def test_repeats_return_the_best_run(tiny_examples):
     assert [r.seed for _, r in done] == [10, 11, 12]
     assert result in [r for _, r in done]
     assert result.selection_key == max(r.selection_key for _, r in done)
+
+
+def test_plain_sgd_is_torch_sgd_without_torch_optim():
+    # The paper's SGD without torch.optim (whose first use imports torch._dynamo): the same weights
+    # after the same steps, and torch.optim.SGD's state_dict, so saved training states load either way.
+    from memqa.models.base import PlainSGD
+
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    theirs.load_state_dict(ours.state_dict())
+    plain, reference = PlainSGD(ours.parameters(), lr=0.05), torch.optim.SGD(theirs.parameters(), lr=0.05)
+    for _ in range(3):
+        x = torch.randn(5, 4)
+        for model, optimizer in ((ours, plain), (theirs, reference)):
+            optimizer.zero_grad(set_to_none=True)
+            model(x).square().sum().backward()
+            optimizer.step()
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+    assert all(p.grad is not None for p in ours.parameters())
+    plain.zero_grad()
+    assert all(p.grad is None for p in ours.parameters())
+    assert plain.state_dict() == reference.state_dict()
+    reference.param_groups[0]["lr"] = 0.0125
+    plain.load_state_dict(reference.state_dict())
+    assert plain.param_groups[0]["lr"] == 0.0125
+    with pytest.raises(ValueError):
+        plain.load_state_dict(torch.optim.SGD(torch.nn.Linear(2, 2, bias=False).parameters(), lr=0.1).state_dict())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,54 @@ class Phase:
     learning_rate: float
     decay_every: int
     decay_factor: float
+
+
+class Optimizer(Protocol):
+    """What the training loop asks of an optimiser (torch.optim's optimisers and PlainSGD have it)."""
+
+    param_groups: list[dict[str, Any]]
+
+    def zero_grad(self, set_to_none: bool = True) -> None: ...
+
+    def step(self) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+
+class PlainSGD:
+    """Stochastic gradient descent as the paper runs it (Sukhbaatar et al. 2015 §4.2): w <- w - lr * grad,
+    no momentum, no weight decay; the same arithmetic as torch.optim.SGD, and its state_dict layout
+    (saved training states load either way). Not torch.optim: an optimiser from there imports
+    torch._dynamo the first time it is used, about a second at the start of every training process."""
+
+    def __init__(self, params, lr: float):
+        self.param_groups = [{"params": list(params), "lr": lr}]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self.param_groups[0]["params"]:
+            param.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group = self.param_groups[0]
+        for param in group["params"]:
+            if param.grad is not None:
+                param.add_(param.grad, alpha=-group["lr"])
+
+    def state_dict(self) -> dict[str, Any]:
+        group = self.param_groups[0]
+        return {"state": {}, "param_groups": [{
+            "lr": group["lr"], "momentum": 0, "dampening": 0, "weight_decay": 0, "nesterov": False,
+            "maximize": False, "foreach": None, "differentiable": False, "fused": None,
+            "params": list(range(len(group["params"])))}]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        (group,) = state_dict["param_groups"]
+        if len(group["params"]) != len(self.param_groups[0]["params"]) or state_dict.get("state"):
+            raise ValueError("the saved optimizer state is not plain SGD over these parameters")
+        self.param_groups[0]["lr"] = group["lr"]
 
 
 class ReaderModel(nn.Module):
@@ -74,10 +122,10 @@ class ReaderModel(nn.Module):
         """How many examples of the batch the output gets right (the trainer's accuracy)."""
         return int((output.logits.argmax(dim=1) == batch.answer_ids).sum())
 
-    def make_optimizer(self, learning_rate: float) -> torch.optim.Optimizer:
+    def make_optimizer(self, learning_rate: float) -> Optimizer:
         """The optimiser of each phase: plain SGD, no momentum (Sukhbaatar et al. 2015 §4.2)."""
-        return torch.optim.SGD(self.parameters(), lr=learning_rate)
+        return PlainSGD(self.parameters(), lr=learning_rate)
 
     def clip_gradients(self, train: TrainConfig) -> None:
         """Called before every step: rescale the gradients to ℓ2 norm ≤ max_grad_norm (§4.2)."""
-        torch.nn.utils.clip_grad_norm_(self.parameters(), train.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(self.parameters(), train.max_grad_norm, foreach=True)  # all gradients in one call
