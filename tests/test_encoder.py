@@ -7,7 +7,7 @@ import torch
 
 from memqa.config import EncoderConfig
 from memqa.data.vocab import PAD_ID
-from memqa.nn.encoder import StoryEncoder, noisy_slot_ages, position_encoding, slot_ages
+from memqa.nn.encoder import StoryEncoder, encode_many, noisy_slot_ages, position_encoding, slot_ages
 
 # l_kj = (1 - j/J) - (k/d)(1 - 2j/J), Sukhbaatar et al. 2015 §4.1, worked out by hand.
 # J = 3 words, d = 4. Row j (word), column k (component).
@@ -149,3 +149,69 @@ def test_the_authors_code_weights_are_twice_the_papers_at_cell_centres():
             code = 1 + 4 * (k - (d + 1) / 2) * (j - (J + 1) / 2) / (d * J)
             centre = (1 - (j - 0.5) / J) - ((k - 0.5) / d) * (1 - 2 * (j - 0.5) / J)  # l_kj at (k-1/2, j-1/2)
             assert code == pytest.approx(2 * centre)
+
+
+def encoders(encoding="position", temporal=True, count=3, words=9, scale=2.0):
+    torch.manual_seed(1)
+    config = EncoderConfig(embedding_dim=6, encoding=encoding, temporal=temporal, memory_size=5, position_scale=scale)
+    return [StoryEncoder(config, words) for _ in range(count)]
+
+
+def random_story(words=9, unknown=False):
+    """(B=4, S=5, W=7) ids, left-aligned sentences of 0-7 words (ids past `words` when unknown), and its mask."""
+    generator = torch.Generator().manual_seed(2)
+    ids = torch.randint(1, words + 3 if unknown else words, (4, 5, 7), generator=generator)
+    lengths = torch.randint(0, 8, (4, 5), generator=generator)
+    ids = ids.masked_fill(torch.arange(7) >= lengths[..., None], PAD_ID)
+    return ids, lengths > 0
+
+
+def test_bag_table_is_the_papers_weights_regrouped():
+    enc = encoder()  # position_scale 1
+    table = enc.bag_table(4, torch.device("cpu"))  # (W+1, 2, W)
+    k = torch.arange(1, 5) / 4  # k/d
+    for J in range(1, 5):
+        weights = table[J, 0][:, None] + table[J, 1][:, None] * k  # (W, D): f_j + (k/d) g_j
+        torch.testing.assert_close(weights[:J], position_encoding(torch.tensor(J), 4, 4)[:J])
+        assert (table[J, :, J:] == 0).all()  # past the sentence's end
+    assert (table[0] == 0).all()
+    assert encoder("bow").bag_table(3, torch.device("cpu"))[2].tolist() == [[1.0, 1.0, 0.0]]
+
+
+@pytest.mark.parametrize("encoding", ["position", "bow"])
+@pytest.mark.parametrize("temporal", [True, False])
+@pytest.mark.parametrize("unknown", [False, True])
+def test_encode_many_is_each_encoders_own_encoding(encoding, temporal, unknown):
+    many = encoders(encoding, temporal)
+    ids, mask = random_story(unknown=unknown)
+    ages = slot_ages(mask)
+    encoded = encode_many(many, ids, ages)  # (B, S, n, D)
+    assert encoded.shape == (4, 5, 3, 6)
+    for index, enc in enumerate(many):
+        torch.testing.assert_close(encoded[:, :, index], enc(ids, ages))
+        # a question: no temporal row
+        torch.testing.assert_close(encode_many(many, ids[:, 0])[:, index], enc.encode_words(ids[:, 0]))
+
+
+def test_encode_many_gives_temporal_rows_to_the_leading_sentences_only():
+    many = encoders()
+    ids, mask = random_story()
+    ages = slot_ages(mask[:, :3])  # the first 3 slots are the story, the other 2 are something else
+    encoded = encode_many(many, ids, ages)
+    torch.testing.assert_close(encoded[:, :3, 1], many[1](ids[:, :3], ages))
+    torch.testing.assert_close(encoded[:, 3:, 1], many[1].encode_words(ids[:, 3:]))
+    assert (encode_many(many, torch.zeros(2, 1, 3, dtype=torch.long)) == 0).all()  # null sentences encode to 0
+
+
+@pytest.mark.parametrize("encoding", ["position", "bow"])
+def test_encode_many_has_each_encoders_gradients_and_none_for_pad(encoding):
+    many, reference = encoders(encoding), encoders(encoding)
+    ids, mask = random_story(unknown=True)
+    ages = slot_ages(mask)
+    target = torch.randn(4, 5, 3, 6, generator=torch.Generator().manual_seed(3))
+    (encode_many(many, ids, ages) * target).sum().backward()
+    sum((enc(ids, ages) * target[:, :, i]).sum() for i, enc in enumerate(reference)).backward()
+    for enc, ref in zip(many, reference):
+        torch.testing.assert_close(enc.word_embedding.weight.grad, ref.word_embedding.weight.grad)
+        torch.testing.assert_close(enc.temporal_embedding.grad, ref.temporal_embedding.grad)
+        assert torch.count_nonzero(enc.word_embedding.weight.grad[PAD_ID]) == 0

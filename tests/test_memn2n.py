@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -63,15 +65,28 @@ def test_empty_slots_weigh_exactly_as_materialised_null_memories(tiny_vocab, bat
         torch.testing.assert_close(attention[row, :stored], full[:stored])
 
 
-def test_a_full_memory_is_a_plain_softmax():
-    from memqa.models.memn2n import softmax_with_empty_slots
+def softmax_over_all_slots(scores, memory_mask, slots):
+    """The paper's softmax over a memory of `slots` slots, written out: each stored sentence's score, and
+    a score u·0 = 0 for every empty slot. scores, memory_mask: (B, S) -> (B, S) over the stored sentences."""
+    rows = []
+    for row, mask in zip(scores, memory_mask):
+        stored = int(mask.sum())
+        full = torch.cat([row[:stored], torch.zeros(slots - stored)]).softmax(dim=0)
+        rows.append(torch.cat([full[:stored], torch.zeros(len(row) - stored)]))
+    return torch.stack(rows)
 
-    scores = torch.tensor([[1.0, 2.0, 3.0]])
-    mask = torch.ones(1, 3, dtype=torch.bool)
-    torch.testing.assert_close(softmax_with_empty_slots(scores, mask, 3), scores.softmax(dim=1))
-    # One empty slot adds exp(0) = 1 to the denominator.
-    expected = scores.exp() / (scores.exp().sum() + 1)
-    torch.testing.assert_close(softmax_with_empty_slots(scores, mask, 4), expected)
+
+def test_the_empty_slot_bias():
+    from memqa.models.memn2n import empty_slot_bias
+
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    bias = empty_slot_bias(mask, 4)
+    # Stories of 3 and 1 sentences in 4 slots: 1 and 3 empty slots, log 1 and log 3 on the null slot.
+    torch.testing.assert_close(bias, torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, -torch.inf, -torch.inf, math.log(3)]]))
+    assert empty_slot_bias(torch.ones(1, 3, dtype=torch.bool), 3)[0, -1] == -torch.inf
+    scores = torch.tensor([[1.0, 2.0, 3.0, 0.0]])  # the null slot scores 0
+    expected = scores[:, :3].exp() / (scores[:, :3].exp().sum() + 1)
+    torch.testing.assert_close((scores + empty_slot_bias(mask[:1], 4)).softmax(dim=1)[:, :3], expected)
 
 
 def test_gradients_reach_every_story_encoder(tiny_vocab, batch):
@@ -148,22 +163,18 @@ def test_linear_start_removes_the_softmax(tiny_vocab, batch):
         assert not torch.allclose(linear.sum(dim=2), torch.ones(3, 3))
         net.enter_phase(Phase("train", 1, 0.005, 1, 0.5))
         soft = net(batch).attention
-        from memqa.models.memn2n import softmax_with_empty_slots
-
-        torch.testing.assert_close(soft[:, 0], softmax_with_empty_slots(scores, batch.memory_mask, 10))
+        torch.testing.assert_close(soft[:, 0], softmax_over_all_slots(scores, batch.memory_mask, 10))
 
 
 @pytest.mark.parametrize("relu", [False, True])
 def test_one_hop_by_hand_with_and_without_relu(tiny_vocab, batch, relu):
     # u^2 = u^1 + o^1 (eq. 2, adjacent tying), through a ReLU with relu=True (App. A's non-linearity);
     # answer scores W u^2 with W^T = C^1.
-    from memqa.models.memn2n import softmax_with_empty_slots
-
     net = model(tiny_vocab, hops=1, relu=relu).eval()
     with torch.no_grad():
         ages = slot_ages(batch.memory_mask)
         scores = first_hop_scores(net, batch)  # (B, S)
-        attention = softmax_with_empty_slots(scores, batch.memory_mask, net.config.encoder.memory_size)
+        attention = softmax_over_all_slots(scores, batch.memory_mask, net.config.encoder.memory_size)
         read = torch.einsum("bs,bsd->bd", attention, net.embeddings[1](batch.story_ids, ages))  # o^1: (B, D)
         controller = net.embeddings[0].encode_words(batch.question_ids) + read  # (B, D)
         if relu:

@@ -213,3 +213,19 @@ def test_plain_sgd_is_torch_sgd_without_torch_optim():
     assert plain.param_groups[0]["lr"] == 0.0125
     with pytest.raises(ValueError):
         plain.load_state_dict(torch.optim.SGD(torch.nn.Linear(2, 2, bias=False).parameters(), lr=0.1).state_dict())
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 40.0])
+def test_clip_grad_norm_is_torchs_number_for_number(max_norm):
+    from memqa.models.base import clip_grad_norm
+
+    torch.manual_seed(0)
+    ours = [torch.randn(shape, requires_grad=True) for shape in [(5, 3), (7,), (2, 2, 2)]]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    for mine, other in zip(ours, theirs):
+        mine.grad = torch.randn_like(mine) * 3
+        other.grad = mine.grad.clone()
+    expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm, foreach=True)
+    assert torch.equal(clip_grad_norm(ours, max_norm), expected)
+    assert all(torch.equal(mine.grad, other.grad) for mine, other in zip(ours, theirs))
+    assert (expected > max_norm) == (max_norm == 0.5)  # one case clips, the other does not

@@ -128,4 +128,19 @@ class ReaderModel(nn.Module):
 
     def clip_gradients(self, train: TrainConfig) -> None:
         """Called before every step: rescale the gradients to ℓ2 norm ≤ max_grad_norm (§4.2)."""
-        torch.nn.utils.clip_grad_norm_(self.parameters(), train.max_grad_norm, foreach=True)  # all gradients in one call
+        clip_grad_norm(self.parameters(), train.max_grad_norm)
+
+
+@torch.no_grad()
+def clip_grad_norm(parameters, max_norm: float) -> Tensor:
+    """torch.nn.utils.clip_grad_norm_(parameters, max_norm, foreach=True), number for number, without its
+    per-call grouping of the tensors by device and dtype, and skipping the multiplication by 1 when the
+    norm is within max_norm. Returns the total ℓ2 norm of the gradients."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    scale = max_norm / (total + 1e-6)
+    if scale < 1.0:
+        torch._foreach_mul_(grads, scale)
+    return total

@@ -22,29 +22,21 @@ from memqa.config import MemN2NConfig, TrainConfig
 from memqa.data.batching import Batch
 from memqa.data.vocab import Vocab
 from memqa.models.base import Phase, ReaderModel, ReaderOutput
-from memqa.nn.encoder import StoryEncoder, noisy_slot_ages, slot_ages
+from memqa.nn.encoder import StoryEncoder, encode_many, noisy_slot_ages, slot_ages
 
 
 def empty_slot_bias(memory_mask: Tensor, slots: int) -> Tensor:
-    """What softmax_with_empty_slots adds to the scores, the same at every hop: 0 for a stored sentence,
-    -inf for padding, and one extra column log(slots - n) holding the n-sentence story's empty slots
-    (-inf when there are none). memory_mask: (B, S) -> (B, S+1)."""
+    """What the attention adds to the scores of a story's S slots and its null slot, the same at every hop.
+
+    A story of n sentences leaves slots - n memory slots padded with the null symbol (§4.1), whose
+    embedding is zero: each scores u·0 = 0 and reads back 0, but takes part in the softmax (as in the
+    authors' code), so attention can rest on "nothing" when no fact matches. MemN2N stores one null slot
+    after the stories; its exp(0) is counted slots - n times by adding log(slots - n) to its score (-inf
+    when the memory is full), and the batch's padding gets -inf.
+    memory_mask: (B, S) -> (B, S+1): 0 for a stored sentence, -inf for padding, then the null slot's log(slots - n)."""
     empty = (slots - memory_mask.sum(dim=1, keepdim=True)).clamp(min=0).to(torch.float32)  # (B, 1)
     stored = torch.zeros(memory_mask.shape, dtype=torch.float32, device=memory_mask.device)  # (B, S)
     return torch.cat([stored.masked_fill_(~memory_mask, -torch.inf), empty.log()], dim=1)  # (B, S+1); log 0 = -inf
-
-
-def softmax_with_empty_slots(scores: Tensor, memory_mask: Tensor, slots: int, bias: Tensor | None = None) -> Tensor:
-    """Softmax over a memory of `slots` slots of which only the masked-in ones are stored.
-
-    A story of n sentences leaves slots - n slots padded with the null symbol (§4.1), whose
-    embedding is zero: each scores u·0 = 0 and reads back 0, but takes part in the softmax
-    (as in the authors' code), so attention can rest on "nothing" when no fact matches. Their
-    exp(0) terms are added exactly, as one extra logit log(slots - n), without storing them.
-    scores, memory_mask: (B, S); bias: empty_slot_bias(memory_mask, slots) when already computed.
-    Returns (B, S) attention over the stored sentences."""
-    bias = empty_slot_bias(memory_mask, slots) if bias is None else bias  # (B, S+1)
-    return (F.pad(scores, (0, 1)) + bias).softmax(dim=1)[:, :-1]  # (B, S)
 
 
 class MemN2N(ReaderModel):
@@ -66,7 +58,9 @@ class MemN2N(ReaderModel):
             nn.init.normal_(self.hop_map.weight, std=enc.init_std)
         if config.tie_answer and self.hop_map is None:
             self.answer = None  # W^T = C^K: the answer labels' rows of the last embedding
-            self.register_buffer("answer_word_ids", torch.tensor(vocab.answer_word_ids()), persistent=False)  # (A,)
+            # (A, V) one-hot rows of the answer labels' words: picking the rows by a product keeps its backward a product
+            self.register_buffer("answer_words", F.one_hot(torch.tensor(vocab.answer_word_ids()), num_words).float(),
+                                 persistent=False)
         else:
             self.answer = nn.Linear(dim, vocab.num_answers, bias=False)  # W of eq. 3
             nn.init.normal_(self.answer.weight, std=enc.init_std)
@@ -79,40 +73,44 @@ class MemN2N(ReaderModel):
     def forward(self, batch: Batch) -> ReaderOutput:
         """batch.story_ids (B, S, W), memory_mask (B, S), question_ids (B, Wq) -> logits (B, A), attention (B, K, S)."""
         memory_mask = batch.memory_mask  # (B, S)
+        slots = memory_mask.shape[1]
         if self.training and self.config.random_noise > 0:
             ages = noisy_slot_ages(memory_mask, self.config.random_noise, self.config.encoder.memory_size - 1)
         else:
             ages = slot_ages(memory_mask)  # (B, S)
-        needed = sorted({i for hop in range(self.config.hops) for i in self._memory_encoders(hop)})
-        weights = self.embeddings[0].word_weights(batch.story_ids)  # (B, S, W, D), shared by every encoder
-        memories = {i: self.embeddings[i](batch.story_ids, ages, weights) for i in needed}  # each (B, S, D)
-        controller = self.embeddings[0].encode_words(batch.question_ids)  # u^1: (B, D)
-        bias = empty_slot_bias(memory_mask, self.config.encoder.memory_size) if self.softmax_attention else None
+        # The stories, a null slot (a sentence of null symbols: all zero, standing for the story's empty slots,
+        # see empty_slot_bias) and the question, encoded by every embedding matrix in one product.
+        story, question = batch.story_ids, batch.question_ids  # (B, S, W), (B, Wq)
+        width = max(story.shape[2], question.shape[1])
+        sentences = torch.cat([F.pad(story, (0, width - story.shape[2])), story.new_zeros(len(story), 1, width),
+                               F.pad(question, (0, width - question.shape[1]))[:, None]], dim=1)  # (B, S+2, W)
+        encoded = encode_many(self.embeddings, sentences, ages)  # (B, S+2, n, D), n = len(self.embeddings)
+        memories = encoded[:, :-1].unbind(dim=2)  # memories[i]: (B, S+1, D) by embeddings[i]
+        controller = encoded[:, -1, 0]  # u^1 = B q: (B, D), B = embeddings[0]
+        if self.softmax_attention:
+            bias = empty_slot_bias(memory_mask, self.config.encoder.memory_size)  # (B, S+1)
+        else:
+            mask = F.pad(memory_mask, (0, 1))  # (B, S+1): the null slot reads nothing
         attention = []
         for hop in range(self.config.hops):
             input_index, output_index = self._memory_encoders(hop)
-            scores = torch.bmm(memories[input_index], controller[:, :, None])[:, :, 0]  # u^kᵀ m_i: (B, S)
-            weights = self._attend(scores, memory_mask, bias)  # p: (B, S)
-            read = torch.bmm(weights[:, None, :], memories[output_index])[:, 0]  # o^k = Σ_i p_i c_i: (B, D)
+            scores = (memories[input_index] * controller[:, None, :]).sum(dim=2)  # u^kᵀ m_i: (B, S+1)
+            # p: softmax (eq. 1), or none during linear start (§4.2)
+            weights = (scores + bias).softmax(dim=1) if self.softmax_attention else scores * mask  # (B, S+1)
+            read = (weights[:, :, None] * memories[output_index]).sum(dim=1)  # o^k = Σ_i p_i c_i: (B, D)
             controller = (controller if self.hop_map is None else self.hop_map(controller)) + read  # u^k+1: (B, D)
             if self.config.relu:
                 controller = F.relu(controller)
             attention.append(weights)
-        return ReaderOutput(self._answer_logits(controller), torch.stack(attention, dim=1))  # (B, A), (B, K, S)
+        attention = torch.stack(attention, dim=1)[:, :, :slots]  # (B, K, S)
+        return ReaderOutput(self._answer_logits(controller), attention)  # (B, A), (B, K, S)
 
     def _answer_logits(self, controller: Tensor) -> Tensor:
         """controller u^K+1: (B, D) -> (B, A) scores W u (eq. 3)."""
         if self.answer is not None:
             return self.answer(controller)  # (B, A)
-        answer_rows = self.embeddings[-1].word_embedding(self.answer_word_ids)  # (A, D) = rows of C^K
+        answer_rows = self.answer_words @ self.embeddings[-1].word_embedding.weight  # (A, D) = rows of C^K
         return controller @ answer_rows.T  # (B, A)
-
-    def _attend(self, scores: Tensor, memory_mask: Tensor, bias: Tensor | None) -> Tensor:
-        """scores, memory_mask: (B, S) -> (B, S) attention; linear (no softmax) during linear start.
-        bias: empty_slot_bias of this batch (None during linear start)."""
-        if not self.softmax_attention:
-            return scores * memory_mask  # (B, S)
-        return softmax_with_empty_slots(scores, memory_mask, self.config.encoder.memory_size, bias)  # (B, S)
 
     def loss(self, batch: Batch, output: ReaderOutput) -> Tensor:
         """Cross-entropy summed, not averaged, over the batch (§4.2)."""

@@ -5,11 +5,18 @@ A sentence x_i = (x_i1 .. x_iJ) becomes m_i = sum_j l_j * A x_ij + T_A(i)
 for bag of words), and a learned temporal row T_A(i) indexed by the sentence's age.
 The position weights are the paper's l_kj times EncoderConfig.position_scale (2 by default,
 the scale of the authors' released code; 1 gives the paper's formula exactly).
+
+Two ways to compute the same m_i: StoryEncoder.forward / encode_words look up each word's embedding and
+weigh it (one encoder; MemNN also weighs per-word features with the same weights), and encode_many writes
+the sentences as weighted sums of one-hot vectors, as the paper does, and encodes them with several
+encoders in one matrix product (MemN2N's K + 1 matrices over the same story): fewer, larger tensor ops
+per training step. Tests hold the two to the same numbers and gradients.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -56,12 +63,10 @@ def noisy_slot_ages(memory_mask: Tensor, noise: float, max_age: int) -> Tensor:
     positions = torch.arange(S + extra, device=memory_mask.device)  # (S+E,)
     keys = torch.rand(B, S + extra, device=memory_mask.device)  # (B, S+E)
     keys = keys.masked_fill(positions >= (lengths + blanks)[:, None], math.inf)
-    rank = keys.argsort(dim=1).argsort(dim=1)  # (B, S+E) rank of each position's key
-    chosen = torch.where(rank < lengths[:, None], positions, S + extra)  # (B, S+E) unchosen -> past the end
-    ages_by_recency = chosen.sort(dim=1).values[:, :S]  # (B, S) i-th smallest chosen age
-    recency = slot_ages(memory_mask)  # (B, S) 0 = most recent
-    ages = ages_by_recency.gather(1, recency)  # (B, S)
-    return ages.clamp(max=max_age) * memory_mask  # (B, S)
+    chosen = keys.topk(S, dim=1, largest=False).indices  # (B, S): a row's first n are its random n of n + nblank ages
+    # Oldest sentence first, so the largest age first; padding (-1) sorts last and becomes 0.
+    ages = chosen.masked_fill(~memory_mask, -1).sort(dim=1, descending=True).values  # (B, S)
+    return ages.clamp(min=0, max=max_age)  # (B, S)
 
 
 def known_ids(word_ids: Tensor, num_words: int) -> Tensor:
@@ -137,6 +142,32 @@ class StoryEncoder(nn.Module):
             self._position_tables[key] = weights * scale if scale != 1 else weights  # (W+1, W, D)
         return self._position_tables[key]
 
+    def bag_table(self, width: int, device: torch.device) -> Tensor:
+        """(W+1, P, W): row J holds the coefficient of each word's one-hot vector in a J-word sentence, zero past
+        its end. Position encoding (P = 2): l_kj = f_j + (k/d) g_j with f_j = 1 - j/J and g_j = 2j/J - 1 (the
+        paper's l_kj regrouped), both times position_scale. Bag of words (P = 1): 1 for every word."""
+        key = (width, str(device), "bags")
+        if key not in self._position_tables:
+            j = torch.arange(1, width + 1, dtype=torch.float32, device=device)  # (W,)
+            J = torch.arange(width + 1, dtype=torch.float32, device=device)[:, None]  # (W+1, 1)
+            inside = (j <= J).to(torch.float32)  # (W+1, W)
+            if self.config.encoding == "position":
+                f, g = 1 - j / J.clamp(min=1), 2 * j / J.clamp(min=1) - 1  # (W+1, W) each
+                table = torch.stack([f, g], dim=1) * (inside * self.config.position_scale)[:, None]  # (W+1, 2, W)
+            else:
+                table = inside[:, None]  # (W+1, 1, W)
+            self._position_tables[key] = table
+        return self._position_tables[key]
+
+    def component_fractions(self, copies: int) -> Tensor:
+        """(copies * D,): k/d for k = 1..d, repeated `copies` times (a constant, made once)."""
+        key = (copies, str(self.word_embedding.weight.device), "k/d")
+        if key not in self._position_tables:
+            dim = self.config.embedding_dim
+            k = torch.arange(1, dim + 1, dtype=torch.float32, device=self.word_embedding.weight.device) / dim
+            self._position_tables[key] = k.repeat(copies)
+        return self._position_tables[key]
+
     def encode_words(self, word_ids: Tensor, weights: Tensor | None = None) -> Tensor:
         """word_ids: (..., W) -> (..., D): the position-weighted (or plain) sum of word embeddings.
         weights: word_weights(word_ids) when already computed. Ids past the vocabulary (words never
@@ -156,3 +187,39 @@ class StoryEncoder(nn.Module):
                 ages = slot_ages(story_ids.ne(PAD_ID).any(dim=-1))  # (B, S)
             memories = memories + self.temporal_embedding[ages.clamp(max=self.config.memory_size - 1)]  # (B, S, D)
         return memories
+
+
+def encode_many(encoders: Sequence[StoryEncoder], word_ids: Tensor, ages: Tensor | None = None) -> Tensor:
+    """Every encoder's encoding of the same sentences at once, as the paper writes it, over one-hot word
+    vectors x_ij: m_i = Σ_j l_j ⊙ A x_ij + T_A(i) (§4.1). With l_kj = f_j + (k/d) g_j (bag_table), and the
+    encoders' matrices A side by side, m = F A + (k/d) ⊙ (G A) + O T_A, where row i of F (G) is Σ_j f_j x_ij
+    (Σ_j g_j x_ij) and O holds one-hot ages: two matrix products for all the encoders, whose backward is two
+    more (no per-word gather). The same numbers as StoryEncoder.forward and encode_words, up to rounding.
+
+    word_ids: (B, S, W) sentences or (B, W); ages: (B, S') temporal indices of the first S' <= S sentences
+    (the rest, e.g. a question, get no temporal row), or None for none.
+    Returns (B, S, n, D) or (B, n, D), n = len(encoders). Ids past the vocabulary embed to zero."""
+    head = encoders[0]
+    config, num_words = head.config, head.word_embedding.num_embeddings
+    assert all(e.config == config and e.word_embedding.num_embeddings == num_words for e in encoders)
+    temporal = ages is not None and config.temporal
+    # Columns of a bag: F's words (V) [and ages (M)], then G's words (V), then one for ids past the vocabulary.
+    width = num_words + (config.memory_size if temporal else 0)  # F's columns
+    table = head.bag_table(word_ids.shape[-1], word_ids.device)  # (W+1, P, W)
+    parts = table.shape[1]
+    sink = width + num_words * (parts - 1)
+    coefficients = table[(word_ids != PAD_ID).sum(dim=-1)]  # (..., P, W)
+    offsets = torch.tensor([[0], [width]][:parts], device=word_ids.device)  # (P, 1): where F's and G's columns start
+    columns = torch.where(word_ids[..., None, :] >= num_words, sink, word_ids[..., None, :] + offsets)  # (..., P, W)
+    bags = torch.zeros(*word_ids.shape[:-1], sink + 1, device=word_ids.device)  # (..., F | G | sink)
+    bags.scatter_add_(-1, columns.flatten(-2), coefficients.flatten(-2))
+    weights = torch.cat([e.word_embedding.weight for e in encoders], dim=1)  # (V, nD): the encoders' A side by side
+    rows = [weights]  # (rows of the bags' columns, nD)
+    if temporal:
+        ages = num_words + ages.clamp(max=config.memory_size - 1)  # (B, S'): the ages' columns
+        bags[:, : ages.shape[1]].scatter_(-1, ages[..., None], 1.0)
+        rows.append(torch.cat([e.temporal_embedding for e in encoders], dim=1))  # (M, nD)
+    if parts == 2:
+        rows.append(weights * head.component_fractions(len(encoders)))  # (V, nD): (k/d) ⊙ A
+    encoded = bags[..., :-1].reshape(-1, sink) @ torch.cat(rows)  # (N, nD)
+    return encoded.view(*word_ids.shape[:-1], len(encoders), config.embedding_dim)
