@@ -31,6 +31,7 @@ class NTMOptions:
     repeats: int
     seed: int
     device: str
+    valid_sizes: str | None = None  # "LOW-HIGH" or "N"
 
 
 def train_ntm_command(options: NTMOptions) -> None:
@@ -47,8 +48,20 @@ def train_ntm_command(options: NTMOptions) -> None:
     model = _replace(model, controller=options.controller, controller_size=options.controller_size,
                      memory_rows=options.memory_rows, **heads)
     train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed)
-    request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device))
+    request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
+                              parse_size_range(options.valid_sizes) if options.valid_sizes else None)
     run_ntm_command(request)
+
+
+def parse_size_range(spec: str) -> tuple[int, int]:
+    """--valid-sizes "8-10" or "12" -> (low, high); ConfigError when it is neither."""
+    from memqa.errors import ConfigError
+
+    low, _, high = spec.partition("-")
+    try:
+        return int(low), int(high or low)
+    except ValueError:
+        raise ConfigError(f"--valid-sizes must be LOW-HIGH or N (e.g. 8-10), got {spec!r}") from None
 
 
 def run_ntm_command(request, resume: bool = False) -> None:

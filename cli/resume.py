@@ -29,6 +29,12 @@ def _setting(*names: str) -> Callable[[Any], Any]:
     return read
 
 
+def _parse_sizes(value: Any) -> tuple[int, int] | None:
+    from memqa_cli.ntm import parse_size_range
+
+    return None if value is None else parse_size_range(value)
+
+
 def _path_setting(name: str) -> Callable[[Any], Any]:
     return lambda request: _path(getattr(request, name))
 
@@ -68,6 +74,7 @@ _SAVED_NTM: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     **{name: (_setting("model_config", name), lambda value: value) for name in ("controller", "controller_size")},
     "heads": (_setting("model_config", "read_heads"), lambda value: value),
     "memory_size": (_setting("model_config", "memory_rows"), lambda value: value),
+    "valid_sizes": (_setting("valid_sizes"), _parse_sizes),
 }
 
 

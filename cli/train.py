@@ -62,6 +62,7 @@ def train(
     controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm or feedforward (default lstm; associative-recall: feedforward).", show_default=False)] = None,
     controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100; associative-recall 256].", show_default=False)] = None,
     heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; associative-recall 4; priority-sort 5].", show_default=False)] = None,
+    valid_sizes: Annotated[Optional[str], _Opt("--valid-sizes", metavar="LOW-HIGH", help="NTM: sizes of the validation sequences that choose the kept weights, e.g. 8-10 [the training sizes].", show_default=False)] = None,
 ) -> None:
     """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1
 
@@ -89,8 +90,11 @@ def train(
         if tasks or joint or train_file or test_file:
             raise ConfigError("--reader ntm trains on one algorithmic --task; --tasks, --joint and the bAbI files do not apply")
         train_ntm_command(NTMOptions(out, task, sequences, eval_every, batch_size, learning_rate, controller,
-                                     controller_size, heads, memory_size, repeats, seed, device))
+                                     controller_size, heads, memory_size, repeats, seed, device, valid_sizes))
         return
+    for name in NTM_ONLY:
+        if getattr(context.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT"):
+            raise ConfigError(f"{_flag_name(context, name)} applies to --reader ntm only, not --reader {reader}")
     if train_file is None and test_file is not None:
         raise ConfigError("--test-file needs --train-file (official tasks are scored on their own test files)")
     if task is not None and tasks is not None:
@@ -138,6 +142,13 @@ def _train(request, workers: int, resume: bool = False) -> None:
 
         trained = train_readers(request, on_epoch=on_epoch, workers=workers, resume=resume)
     _report(trained, request.out)
+
+
+NTM_ONLY = ("sequences", "eval_every", "controller", "controller_size", "heads", "valid_sizes")  # train's parameters
+
+
+def _flag_name(context: typer.Context, name: str) -> str:
+    return next(p.opts[0] for p in context.command.params if p.name == name)
 
 
 def _babi_task(task: str) -> int:

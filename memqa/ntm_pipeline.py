@@ -64,6 +64,15 @@ class NTMTrainRequest:
     train_config: TrainConfig  # epochs = evaluations; each covers `eval_every` training sequences
     eval_every: int = EVAL_EVERY
     device: str = "cpu"
+    # The sizes (low, high) of the validation sequences that pick the kept weights; None: the training sizes.
+    # Larger ones (associative recall: 8-10 items, trained on 2-6) pick the weights that generalise best.
+    valid_sizes: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.valid_sizes is not None:
+            low, high = self.valid_sizes
+            if not 1 <= low <= high:
+                raise ConfigError(f"--valid-sizes must be LOW-HIGH with 1 <= LOW <= HIGH, got {low}-{high}")
 
 
 @dataclass
@@ -166,7 +175,7 @@ CURVE_FILE = "curve.json"
 def _train_once(request: NTMTrainRequest, seed: int, on_point, folder: Path) -> tuple[TrainResult, list[dict]]:
     torch.manual_seed(seed)
     model = NTMSequenceModel(request.model_config)
-    valid = FixedSequences.drawn(request.task, VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED)
+    valid = FixedSequences.drawn(request.task, VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED, sizes=request.valid_sizes)
     curve = _read_curve(folder / CURVE_FILE)  # a resumed seed's points so far
     last_time = time.perf_counter()
 
@@ -207,7 +216,8 @@ def _read_curve(file: Path) -> list[dict]:
 def ntm_request_to_json(request: NTMTrainRequest) -> dict:
     return {"reader": "ntm", "out": os.path.abspath(request.out), "task": request.task.to_dict(),
             "model_config": to_dict(request.model_config), "train_config": to_dict(request.train_config),
-            "eval_every": request.eval_every, "device": request.device}
+            "eval_every": request.eval_every, "device": request.device,
+            "valid_sizes": list(request.valid_sizes) if request.valid_sizes else None}
 
 
 def is_ntm_run(run_dir: str | os.PathLike) -> bool:
@@ -219,16 +229,23 @@ def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
     """The NTM run request saved in run_dir (its out is run_dir, wherever the run was started)."""
     data, where = read_request(run_dir), f"{state_dir(run_dir) / 'request.json'}"
     expected = {"reader", "out", "task", "model_config", "train_config", "eval_every", "device"}
-    if set(data) != expected:
-        raise CheckpointError(f"{where}: expected keys {sorted(expected)}, found {sorted(data)}")
+    if not expected <= set(data) <= expected | {"valid_sizes"}:  # runs saved before --valid-sizes lack it
+        raise CheckpointError(f"{where}: expected keys {sorted(expected | {'valid_sizes'})}, found {sorted(data)}")
     try:
         return NTMTrainRequest(Path(run_dir), task_from_dict(data["task"]),
                                from_dict(NTMConfig, data["model_config"], where=f"{where}: model_config"),
                                from_dict(TrainConfig, data["train_config"], where=f"{where}: train_config"),
-                               int(data["eval_every"]), str(data["device"]))
+                               int(data["eval_every"]), str(data["device"]), _sizes(data.get("valid_sizes")))
     except (ConfigError, TypeError, ValueError) as error:
         message = str(error)
         raise CheckpointError(message if where in message else f"{where}: {message}") from None
+
+
+def _sizes(value) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    low, high = value  # a malformed entry raises TypeError or ValueError: a damaged request
+    return int(low), int(high)
 
 
 def resume_ntm(run_dir: str | os.PathLike, *,
@@ -243,6 +260,7 @@ def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> d
         "task": request.task.to_dict(),
         "train_config": dataclasses.asdict(request.train_config),
         "eval_every": request.eval_every,
+        "valid_sizes": list(request.valid_sizes or request.task.training_sizes),
         "seed": result.seed,
         "best_sequences": best.get("sequences", 0),
         "sequences_run": len(result.history) * request.eval_every,
@@ -304,6 +322,15 @@ def scores_to_markdown(task: Task, scores: Sequence[SizeScore]) -> str:
     return "\n".join(lines)
 
 
+def _sizes_title(info: dict, task: dict) -> str:
+    """ "training sizes", or the validation sizes when they differ from them (e.g. "items 8-10")."""
+    sizes = info.get("valid_sizes")
+    training = task_from_dict(task).training_sizes
+    if not sizes or tuple(sizes) == training:
+        return "training sizes"
+    return f"{task_from_dict(task).size_name} {sizes[0]}-{sizes[1]}; trained on {training[0]}-{training[1]}"
+
+
 def ntm_card(info: dict, model_config: NTMConfig) -> str:
     """The README.md of a saved NTM."""
     task, scores = info["task"], info.get("scores", {})
@@ -311,7 +338,7 @@ def ntm_card(info: dict, model_config: NTMConfig) -> str:
              f"A Neural Turing Machine (Graves et al. 2014) trained on the {task['name']} task with memqa "
              f"({info['sequences_run']} sequences, seed {info['seed']}; best at {info['best_sequences']}).", "",
              "```bash", "memqa evaluate <this folder> --lengths 20,40,80", "```", "",
-             "## Validation (training sizes)", "", "| cost (bits/seq) | bit errors/seq | perfect |", "|---:|---:|---:|",
+             f"## Validation ({_sizes_title(info, task)})", "", "| cost (bits/seq) | bit errors/seq | perfect |", "|---:|---:|---:|",
              f"| {scores.get('valid_cost_bits', math.nan):.3f} | {scores.get('valid_bit_errors', math.nan):.3f} | "
              f"{100 * scores.get('valid_perfect', math.nan):.1f}% |", "",
              "## Configuration", "", "```json",

@@ -139,6 +139,11 @@ def test_cli_plot(cli_run, tmp_path):
     (["train", "--reader", "ntm", "--task", "3", "--out", "x"], "--reader ntm needs --task copy"),
     (["train", "--task", "copy", "--out", "x"], "task names such as copy need --reader ntm"),
     (["train", "--reader", "ntm-sequence", "--train-file", TINY_TRAIN, "--out", "x"], "not bAbI stories"),
+    (["train", "--reader", "ntm", "--task", "copy", "--valid-sizes", "8-x", "--out", "x"], "--valid-sizes must be LOW-HIGH"),
+    (["train", "--reader", "ntm", "--task", "copy", "--valid-sizes", "9-8", "--out", "x"], "1 <= LOW <= HIGH"),
+    (["train", "--train-file", TINY_TRAIN, "--valid-sizes", "8-10", "--out", "x"], "--valid-sizes applies to --reader ntm only"),
+    (["train", "--train-file", TINY_TRAIN, "--controller", "lstm", "--out", "x"], "--controller applies to --reader ntm only"),
+    (["train", "--train-file", TINY_TRAIN, "--sequences", "10", "--out", "x"], "--sequences applies to --reader ntm only"),
 ])
 def test_cli_errors(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -180,3 +185,22 @@ def test_most_focused_head_and_priority_picture(tmp_path):
     assert most_focused_head(weightings) == 1
     png = plot_priority_writes(torch.tensor([0.9, 0.1, -0.5, -0.9]), torch.eye(8)[:4], tmp_path / "w.png", "writes")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_validation_sizes_choose_the_kept_weights(tmp_path):
+    drawn = FixedSequences.drawn(CopyTask(), 6, 2, seed=9, sizes=(7, 9))
+    assert {batch.targets.shape[1] for batch in drawn.batches()} <= {7, 8, 9}
+    assert len({batch.targets.shape[1] for batch in drawn.batches()}) > 1  # sizes drawn per batch
+    out = tmp_path / "recall"
+    assert_ok(invoke("train", "--reader", "ntm", "--task", "associative-recall", "--out", out, "--sequences", 8,
+                     "--eval-every", 8, "--batch-size", 8, "--heads", 1, "--valid-sizes", "8-10", *SMALL_MEMORY))
+    info = json.loads((out / "config.json").read_text())["info"]
+    assert info["valid_sizes"] == [8, 10]
+    assert "## Validation (items 8-10; trained on 2-6)" in (out / "README.md").read_text()
+    # the validation sequences are longer than the training ones: their cost differs from a default run's
+    default = tmp_path / "recall-default"
+    assert_ok(invoke("train", "--reader", "ntm", "--task", "associative-recall", "--out", default, "--sequences", 8,
+                     "--eval-every", 8, "--batch-size", 8, "--heads", 1, *SMALL_MEMORY))
+    other = json.loads((default / "config.json").read_text())["info"]
+    assert other["valid_sizes"] == [2, 6] and "## Validation (training sizes)" in (default / "README.md").read_text()
+    assert info["scores"]["valid_cost_bits"] != other["scores"]["valid_cost_bits"]

@@ -268,9 +268,14 @@ class FixedSequences:
         self.stored = batches
 
     @classmethod
-    def drawn(cls, task: Task, batches: int, batch_size: int, seed: int, **size: Any) -> "FixedSequences":
+    def drawn(cls, task: Task, batches: int, batch_size: int, seed: int, *, sizes: tuple[int, int] | None = None,
+              **size: Any) -> "FixedSequences":
+        """`batches` batches; each of one size, drawn uniformly from `sizes` (low, high), by default the
+        training range (or as `size` gives it)."""
         generator = torch.Generator().manual_seed(seed)
-        return cls([task.sample(batch_size, generator, **size) for _ in range(batches)])
+        if sizes is None:
+            return cls([task.sample(batch_size, generator, **size) for _ in range(batches)])
+        return cls([task.sample(batch_size, generator, uniform_int(*sizes, generator), **size) for _ in range(batches)])
 
     def __len__(self) -> int:
         return sum(batch.inputs.shape[0] for batch in self.stored)
