@@ -115,7 +115,7 @@ class StoryEncoder(nn.Module):
         self.word_embedding = nn.Embedding(num_words, config.embedding_dim, padding_idx=PAD_ID)
         self.temporal_embedding = (nn.Parameter(torch.empty(config.memory_size, config.embedding_dim))
                                    if config.temporal else None)
-        self._position_tables: dict[tuple[int, str], Tensor] = {}  # word_weights' constants, by width and device
+        self._position_tables: dict[tuple, Tensor] = {}  # constant weight tables, by (width or copies, device, kind)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -191,10 +191,11 @@ class StoryEncoder(nn.Module):
 
 def encode_many(encoders: Sequence[StoryEncoder], word_ids: Tensor, ages: Tensor | None = None) -> Tensor:
     """Every encoder's encoding of the same sentences at once, as the paper writes it, over one-hot word
-    vectors x_ij: m_i = Σ_j l_j ⊙ A x_ij + T_A(i) (§4.1). With l_kj = f_j + (k/d) g_j (bag_table), and the
-    encoders' matrices A side by side, m = F A + (k/d) ⊙ (G A) + O T_A, where row i of F (G) is Σ_j f_j x_ij
-    (Σ_j g_j x_ij) and O holds one-hot ages: two matrix products for all the encoders, whose backward is two
-    more (no per-word gather). The same numbers as StoryEncoder.forward and encode_words, up to rounding.
+    vectors x_ij: m_i = Σ_j l_j ⊙ A x_ij + T_A(i) (§4.1). With l_kj = f_j + (k/d) g_j (bag_table), row i of F
+    (G) is Σ_j f_j x_ij (Σ_j g_j x_ij) and O holds one-hot ages, so m = F A + O T_A + G ((k/d) ⊙ A): for all
+    the encoders at once (their matrices side by side), one product [F | O | G] [A; T_A; (k/d) ⊙ A], whose
+    backward is one more (no per-word gather). The same numbers as StoryEncoder.forward and encode_words,
+    up to rounding.
 
     word_ids: (B, S, W) sentences or (B, W); ages: (B, S') temporal indices of the first S' <= S sentences
     (the rest, e.g. a question, get no temporal row), or None for none.
