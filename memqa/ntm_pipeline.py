@@ -65,7 +65,7 @@ class NTMTrainRequest:
     eval_every: int = EVAL_EVERY
     device: str = "cpu"
     # The sizes (low, high) of the validation sequences that pick the kept weights; None: the training sizes.
-    # Larger ones (associative recall: 8-10 items, trained on 2-6) pick the weights that generalise best.
+    # Larger ones (associative recall: 8-10 items, trained on 2-6) favour the weights that generalise (docs/ntm.md).
     valid_sizes: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
