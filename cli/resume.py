@@ -96,19 +96,24 @@ def _check_flags(context: typer.Context, run_dir: Path, request: Any, saved: dic
     from memqa.errors import ConfigError
 
     for name, value in context.params.items():
-        source = context.get_parameter_source(name)  # by name: typer bundles its own click and enum
-        if name in EXECUTION_FLAGS or getattr(source, "name", None) not in ("COMMANDLINE", "ENVIRONMENT"):
+        if name in EXECUTION_FLAGS or not given(context, name):
             continue
-        flag = _flag(context, name)
+        flag = flag_name(context, name)
         if name not in saved:
             raise ConfigError(f"{flag} cannot be given with --resume: the run keeps the settings it started with")
-        saved_value, given = saved[name][0](request), saved[name][1](value)
-        if saved_value is _ABSENT or saved_value != given:
+        saved_value, wanted = saved[name][0](request), saved[name][1](value)
+        if saved_value is _ABSENT or saved_value != wanted:
             shown = "not set" if saved_value is _ABSENT else repr(saved_value)
             raise ConfigError(f"{flag} {value} contradicts the run in {run_dir} (saved: {shown}); a resumed run "
                               "keeps its settings: drop the flag, or start a new run with another --out")
 
 
-def _flag(context: typer.Context, name: str) -> str:
+def given(context: typer.Context, name: str) -> bool:
+    """Was parameter `name` given on the command line (or through the environment), not defaulted?"""
+    source = context.get_parameter_source(name)  # by name: typer bundles its own click and enum
+    return getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def flag_name(context: typer.Context, name: str) -> str:
     option = next((p for p in context.command.params if p.name == name), None)
     return option.opts[0] if option is not None and option.opts else f"--{name.replace('_', '-')}"

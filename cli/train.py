@@ -13,6 +13,7 @@ from rich.table import Table
 from memqa_cli.console import console, guarded, note
 from memqa_cli.download import ensure_data_dir
 from memqa_cli.ntm import NTM_READER, NTMOptions, run_ntm_command, train_ntm_command
+from memqa_cli.resume import flag_name, given, resumed_request
 from memqa_cli.options import DataDir, DataSet, Device, Tasks, Threads
 
 _Opt = typer.Option
@@ -76,7 +77,6 @@ def train(
 
     if resume is not None:
         from memqa.ntm_pipeline import NTMTrainRequest
-        from memqa_cli.resume import resumed_request
 
         request = resumed_request(context, resume)
         if isinstance(request, NTMTrainRequest):
@@ -93,8 +93,8 @@ def train(
                                      controller_size, heads, memory_size, repeats, seed, device, valid_sizes))
         return
     for name in NTM_ONLY:
-        if getattr(context.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT"):
-            raise ConfigError(f"{_flag_name(context, name)} applies to --reader ntm only, not --reader {reader}")
+        if given(context, name):
+            raise ConfigError(f"{flag_name(context, name)} applies to --reader ntm only, not --reader {reader}")
     if train_file is None and test_file is not None:
         raise ConfigError("--test-file needs --train-file (official tasks are scored on their own test files)")
     if task is not None and tasks is not None:
@@ -145,10 +145,6 @@ def _train(request, workers: int, resume: bool = False) -> None:
 
 
 NTM_ONLY = ("sequences", "eval_every", "controller", "controller_size", "heads", "valid_sizes")  # train's parameters
-
-
-def _flag_name(context: typer.Context, name: str) -> str:
-    return next(p.opts[0] for p in context.command.params if p.name == name)
 
 
 def _babi_task(task: str) -> int:
