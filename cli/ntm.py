@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from memqa_cli.console import console, note
+
+if TYPE_CHECKING:  # memqa --help must not import torch
+    from memqa.ntm_pipeline import NTMTrainRequest
 
 NTM_READER = "ntm"
 
@@ -20,7 +24,7 @@ class NTMOptions:
 
     out: Path
     task: str | None
-    sequences: int
+    sequences: int | None
     eval_every: int
     batch_size: int | None
     learning_rate: float | None
@@ -35,6 +39,11 @@ class NTMOptions:
 
 
 def train_ntm_command(options: NTMOptions) -> None:
+    run_ntm_command(ntm_request(options))
+
+
+def ntm_request(options: NTMOptions) -> NTMTrainRequest:
+    """The NTMTrainRequest for what `memqa train --reader ntm` was given: the task's defaults, then the flags."""
     from memqa.errors import ConfigError
     from memqa.ntm_pipeline import BATCH_SIZE, NTMTrainRequest, default_configs
     from memqa.pipeline import resolve_device
@@ -48,9 +57,8 @@ def train_ntm_command(options: NTMOptions) -> None:
     model = _replace(model, controller=options.controller, controller_size=options.controller_size,
                      memory_rows=options.memory_rows, **heads)
     train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed)
-    request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
-                              parse_size_range(options.valid_sizes) if options.valid_sizes else None)
-    run_ntm_command(request)
+    return NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
+                           parse_size_range(options.valid_sizes) if options.valid_sizes else None)
 
 
 def parse_size_range(spec: str) -> tuple[int, int]:

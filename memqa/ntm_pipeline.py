@@ -51,6 +51,10 @@ PAPER_SETTINGS = {
 # that fails beyond length 20 (docs/ntm.md). `memqa train --lr 1e-4` gives the paper's rate.
 BATCH_SIZE = 8
 BATCH_LEARNING_RATE_FACTOR = 3.0
+# Training sequences when --sequences is not given: about what each task took to learn here (docs/ntm.md).
+# Copy learns within 5k-10k; repeat copy and associative recall needed 40k-80k; priority sort still improves
+# after 250k (the paper's curves run to about 1M sequences at batch 1).
+DEFAULT_SEQUENCES = {"copy": 30_000, "repeat-copy": 100_000, "associative-recall": 100_000, "priority-sort": 400_000}
 EVAL_EVERY = 1000  # sequences between evaluations ("epochs"): pytorch-ntm evaluates every 500
 VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED = 8, 32, 1_000_003  # 256 fixed validation sequences
 TEST_SEED = 2_000_003  # generalisation test sequences, never seen in training
@@ -94,10 +98,12 @@ class SizeScore:
     perfect: float  # fraction of sequences without any bit error
 
 
-def default_configs(task_name: str, sequences: int = 30_000, eval_every: int = EVAL_EVERY, *,
+def default_configs(task_name: str, sequences: int | None = None, eval_every: int = EVAL_EVERY, *,
                     batch_size: int = BATCH_SIZE) -> tuple[Task, NTMConfig, TrainConfig]:
-    """The task, the paper's model for it (PAPER_SETTINGS) and a schedule of `sequences` training sequences."""
+    """The task, the paper's model for it (PAPER_SETTINGS) and a schedule of `sequences` training sequences
+    (None: the task's DEFAULT_SEQUENCES)."""
     task = make_task(task_name)
+    sequences = DEFAULT_SEQUENCES[task_name] if sequences is None else sequences
     paper = PAPER_SETTINGS[task_name]
     model = NTMConfig(input_size=task.input_size, output_size=task.output_size, controller=paper["controller"],
                       read_heads=paper["heads"], write_heads=paper["heads"], controller_size=paper["units"],

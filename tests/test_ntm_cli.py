@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from memqa.checkpoint import load_reader_files
 from memqa.errors import CheckpointError
-from memqa.ntm_pipeline import NTMTrainRequest, default_configs, load_ntm, schedule, score_sizes, train_ntm
+from memqa.ntm_pipeline import DEFAULT_SEQUENCES, NTMTrainRequest, default_configs, load_ntm, schedule, score_sizes, train_ntm
 from memqa.reader import load_reader
 from memqa.tasks.algorithmic import CopyTask, FixedSequences
 from memqa_cli.main import app
@@ -103,6 +103,19 @@ def test_cli_train(cli_run):
     assert config["reader"] == "ntm-sequence"
     assert config["model"]["memory_rows"] == 12 and config["model"]["controller_size"] == 16
     assert config["info"]["train_config"]["batch_size"] == 16 and len(config["info"]["curve"]) == 2
+
+
+def test_cli_train_sequences_default_per_task(tmp_path, monkeypatch):
+    # without --sequences each task trains for its own default count; --sequences overrides it
+    requests = []
+    monkeypatch.setattr("memqa_cli.ntm.run_ntm_command", requests.append)
+    cases = [("copy", [], 30_000), ("repeat-copy", [], 100_000), ("associative-recall", [], 100_000),
+             ("priority-sort", [], 400_000), ("priority-sort", ["--sequences", 5000], 5000)]
+    for index, (task, flags, _) in enumerate(cases):
+        assert_ok(invoke("train", "--reader", "ntm", "--task", task, "--out", tmp_path / str(index), *flags))
+    assert [(r.task.name, r.train_config.epochs * r.eval_every) for r in requests] == [
+        (task, count) for task, _, count in cases]
+    assert {task: count for task, flags, count in cases if not flags} == DEFAULT_SEQUENCES
 
 
 @pytest.mark.parametrize("task", ["repeat-copy", "associative-recall", "priority-sort"])
