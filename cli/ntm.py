@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from memqa_cli.console import console, note
-
-if TYPE_CHECKING:  # memqa --help must not import torch
-    from memqa.ntm_pipeline import NTMTrainRequest
 
 NTM_READER = "ntm"
 
@@ -24,7 +20,7 @@ class NTMOptions:
 
     out: Path
     task: str | None
-    sequences: int | None
+    sequences: int | None  # None: the task's default (memqa.ntm_pipeline.DEFAULT_SEQUENCES)
     eval_every: int
     batch_size: int | None
     learning_rate: float | None
@@ -39,11 +35,6 @@ class NTMOptions:
 
 
 def train_ntm_command(options: NTMOptions) -> None:
-    run_ntm_command(ntm_request(options))
-
-
-def ntm_request(options: NTMOptions) -> NTMTrainRequest:
-    """The NTMTrainRequest for what `memqa train --reader ntm` was given: the task's defaults, then the flags."""
     from memqa.errors import ConfigError
     from memqa.ntm_pipeline import BATCH_SIZE, NTMTrainRequest, default_configs
     from memqa.pipeline import resolve_device
@@ -57,8 +48,9 @@ def ntm_request(options: NTMOptions) -> NTMTrainRequest:
     model = _replace(model, controller=options.controller, controller_size=options.controller_size,
                      memory_rows=options.memory_rows, **heads)
     train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed)
-    return NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
-                           parse_size_range(options.valid_sizes) if options.valid_sizes else None)
+    request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
+                              parse_size_range(options.valid_sizes) if options.valid_sizes else None)
+    run_ntm_command(request)
 
 
 def parse_size_range(spec: str) -> tuple[int, int]:
