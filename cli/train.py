@@ -58,7 +58,7 @@ def train(
     resume: Annotated[Optional[Path], _Opt("--resume", metavar="RUN_DIR", show_default=False, help=(
         "Continue the run in RUN_DIR where it stopped (Ctrl-C, a kill, a crash), with its saved settings; "
         "readers it finished are skipped."))] = None,
-    sequences: Annotated[Optional[int], _Opt("--sequences", help="NTM: training sequences in all [copy 30000; repeat-copy, associative-recall 100000; priority-sort 400000].", show_default=False)] = None,
+    sequences: Annotated[Optional[int], _Opt("--sequences", help="NTM: training sequences in all [copy 30000; repeat-copy, associative-recall 100000; priority-sort 200000].", show_default=False)] = None,
     eval_every: Annotated[int, _Opt("--eval-every", help="NTM: sequences between evaluations (the best is kept).")] = 1000,
     controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm or feedforward (default lstm; associative-recall: feedforward).", show_default=False)] = None,
     controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100; associative-recall 256].", show_default=False)] = None,

@@ -110,7 +110,7 @@ def test_cli_train_sequences_default_per_task(tmp_path, monkeypatch):
     requests = []
     monkeypatch.setattr("memqa_cli.ntm.run_ntm_command", requests.append)
     cases = [("copy", [], 30_000), ("repeat-copy", [], 100_000), ("associative-recall", [], 100_000),
-             ("priority-sort", [], 400_000), ("priority-sort", ["--sequences", 5000], 5000)]
+             ("priority-sort", [], 200_000), ("priority-sort", ["--sequences", 5000], 5000)]
     for index, (task, flags, _) in enumerate(cases):
         assert_ok(invoke("train", "--reader", "ntm", "--task", task, "--out", tmp_path / str(index), *flags))
     assert [(r.task.name, r.train_config.epochs * r.eval_every) for r in requests] == [
