@@ -32,6 +32,9 @@ class NTMOptions:
     seed: int
     device: str
     valid_sizes: str | None = None  # "LOW-HIGH" or "N"
+    decay_every: int | None = None  # sequences between decays of the learning rate (None: no decay)
+    decay_factor: float | None = None  # None: 0.5 when decay_every is given
+    weight_decay: float | None = None
 
 
 def train_ntm_command(options: NTMOptions) -> None:
@@ -47,10 +50,27 @@ def train_ntm_command(options: NTMOptions) -> None:
     heads = {} if options.heads is None else {"read_heads": options.heads, "write_heads": options.heads}
     model = _replace(model, controller=options.controller, controller_size=options.controller_size,
                      memory_rows=options.memory_rows, **heads)
-    train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed)
+    train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed,
+                     weight_decay=options.weight_decay, **_decay(options))
     request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
                               parse_size_range(options.valid_sizes) if options.valid_sizes else None)
     run_ntm_command(request)
+
+
+def _decay(options: NTMOptions) -> dict[str, int | float]:
+    """--decay-every SEQUENCES and --decay-factor as TrainConfig fields (its epochs are evaluations)."""
+    from memqa.config import TrainConfig
+    from memqa.errors import ConfigError
+
+    if options.decay_every is None:
+        if options.decay_factor is not None:
+            raise ConfigError("--decay-factor needs --decay-every (NTM runs keep one learning rate by default)")
+        return {}
+    if options.decay_every < options.eval_every or options.decay_every % options.eval_every:
+        raise ConfigError(f"--decay-every {options.decay_every} must be a multiple of --eval-every "
+                          f"{options.eval_every} (the rate changes between evaluations)")
+    factor = TrainConfig.decay_factor if options.decay_factor is None else options.decay_factor
+    return {"decay_every": options.decay_every // options.eval_every, "decay_factor": factor}
 
 
 def parse_size_range(spec: str) -> tuple[int, int]:

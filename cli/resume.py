@@ -46,7 +46,8 @@ _SAVED: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "tasks": (_setting("tasks"), lambda spec: tuple(_task_range(spec))),
     **{name: (_setting(name), lambda value: value) for name in ("reader", "joint", "data", "device")},
     **{name: (_setting("train_config", name), lambda value: value)
-       for name in ("epochs", "batch_size", "learning_rate", "linear_start_epochs", "repeats", "seed")},
+       for name in ("epochs", "batch_size", "learning_rate", "decay_every", "decay_factor", "weight_decay",
+                    "linear_start_epochs", "repeats", "seed")},
     **{name: (_setting("model_config", name), lambda value: value)
        for name in ("hops", "random_noise", "weight_tying", "relu", "margin", "time_features", "match_features", "nonlinear",
                     "unseen_words")},
@@ -70,7 +71,8 @@ _SAVED_NTM: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "eval_every": (_setting("eval_every"), lambda value: value),
     "device": (_setting("device"), lambda value: value),
     **{name: (_setting("train_config", name), lambda value: value)
-       for name in ("batch_size", "learning_rate", "repeats", "seed")},
+       for name in ("batch_size", "learning_rate", "decay_factor", "weight_decay", "repeats", "seed")},
+    "decay_every": (lambda request: request.train_config.decay_every * request.eval_every, lambda value: value),
     **{name: (_setting("model_config", name), lambda value: value) for name in ("controller", "controller_size")},
     "heads": (_setting("model_config", "read_heads"), lambda value: value),
     "memory_size": (_setting("model_config", "memory_rows"), lambda value: value),

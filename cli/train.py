@@ -35,6 +35,9 @@ def train(
     epochs: Annotated[Optional[int], _Opt("--epochs", help="Epochs after linear start [100; joint 60; memnn 200].", show_default=False)] = None,
     batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32; ntm 8]", show_default=False)] = None,
     learning_rate: Annotated[Optional[float], _Opt("--lr", help="Learning rate [0.01; with linear start both phases run at 0.005, as the authors' code; ntm 3e-4, priority-sort 9e-5]", show_default=False)] = None,
+    decay_every: Annotated[Optional[int], _Opt("--decay-every", help="Multiply the learning rate by --decay-factor every N epochs [25; joint 15; memnn 100]; ntm: every N sequences [never].", show_default=False)] = None,
+    decay_factor: Annotated[Optional[float], _Opt("--decay-factor", help="The learning rate's factor at each --decay-every [0.5].", show_default=False)] = None,
+    weight_decay: Annotated[Optional[float], _Opt("--weight-decay", help="L2 penalty: weight_decay * w added to every gradient [0, as the papers].", show_default=False)] = None,
     linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [40; joint 30].", show_default=False)] = None,
     hops: Annotated[Optional[int], _Opt("--hops", help="[3; memnn 10, the most facts it finds before its learned stop]", show_default=False)] = None,
     embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50; memnn 30]", show_default=False)] = None,
@@ -90,7 +93,8 @@ def train(
         if tasks or joint or train_file or test_file:
             raise ConfigError("--reader ntm trains on one algorithmic --task; --tasks, --joint and the bAbI files do not apply")
         train_ntm_command(NTMOptions(out, task, sequences, eval_every, batch_size, learning_rate, controller,
-                                     controller_size, heads, memory_size, repeats, seed, device, valid_sizes))
+                                     controller_size, heads, memory_size, repeats, seed, device, valid_sizes,
+                                     decay_every, decay_factor, weight_decay))
         return
     for name in NTM_ONLY:
         if given(context, name):
@@ -111,6 +115,7 @@ def train(
         "--match-features": ("match_features", match_features), "--nonlinear": ("nonlinear", nonlinear),
         "--unseen-words": ("unseen_words", unseen_words)})
     train_config = _replace(train_config, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                            decay_every=decay_every, decay_factor=decay_factor, weight_decay=weight_decay,
                             linear_start_epochs=linear_start_epochs, repeats=repeats, seed=seed)
     if learning_rate is not None and getattr(model_config, "linear_start", False) and train_config.linear_start_epochs:
         # With linear start the authors' code runs both phases at one rate (0.005): --lr sets that rate.

@@ -111,6 +111,9 @@ class TrainConfig:
     learning_rate: float = 0.01  # §4.2: η = 0.01
     decay_every: int = 25  # §4.2: η halved every 25 epochs
     decay_factor: float = 0.5  # §4.2: "annealed by η/2"
+    # L2 penalty: weight_decay · w is added to every gradient after clipping (torch.optim's weight_decay).
+    # The papers train without one (Sukhbaatar et al. 2015 §4.2; Graves et al. 2014 §4).
+    weight_decay: float = 0.0
     max_grad_norm: float = 40.0  # §4.2: gradients with ℓ2 norm > 40 are scaled down to 40
     # config_babi.m runs ls_nepochs = 20 (the paper: until the validation loss stalls, which ended LS too early
     # here). 40, chosen on validation (docs/results.md): mean validation error 13.7% against 14.6% at 20.
@@ -125,6 +128,8 @@ class TrainConfig:
         _require(self.batch_size >= 1, "batch_size must be at least 1")
         _require(self.learning_rate > 0, "learning_rate must be positive")
         _require(self.decay_every >= 1, "decay_every must be at least 1")
+        _require(self.decay_factor > 0.0, "decay_factor must be positive")
+        _require(self.weight_decay >= 0.0, "weight_decay must be >= 0")
         _require(self.max_grad_norm > 0, "max_grad_norm must be positive")
         _require(self.linear_start_epochs >= 0, "linear_start_epochs must be >= 0")
         _require(0.0 < self.valid_fraction < 1.0, "valid_fraction must be in (0, 1)")
@@ -182,6 +187,17 @@ NTM_LEARNING_RATE = 1e-4
 
 
 ConfigT = TypeVar("ConfigT")
+
+# TrainConfig fields added after training states were first saved, with the value those runs trained with:
+# a run interrupted before the field existed resumes exactly as it started.
+TRAIN_CONFIG_ADDED = {"weight_decay": 0.0}
+
+
+def train_config_from_dict(data: dict[str, Any], *, where: str = "train_config") -> TrainConfig:
+    """A saved TrainConfig (from_dict), with the fields of TRAIN_CONFIG_ADDED filled in when missing."""
+    if isinstance(data, dict):
+        data = {**TRAIN_CONFIG_ADDED, **data}
+    return from_dict(TrainConfig, data, where=where)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from memqa.checkpoint import check_save_target, load_reader_files, save_reader
-from memqa.config import NTM_LEARNING_RATE, NTMConfig, TrainConfig, from_dict, to_dict
+from memqa.config import NTM_LEARNING_RATE, NTMConfig, TrainConfig, from_dict, to_dict, train_config_from_dict
 from memqa.errors import CheckpointError, ConfigError
 from memqa.models.ntm import NTMSequenceModel, NTMTrace
 from memqa.tasks.algorithmic import (FixedSequences, SequenceBatch, Task, TaskStream, make_task, sequence_scores,
@@ -193,7 +193,7 @@ def _train_once(request: NTMTrainRequest, seed: int, on_point, folder: Path) -> 
         curve[:] = [point for point in curve if point["sequences"] < sequences]  # points past a saved state go
         now = time.perf_counter()
         point = {"sequences": sequences, "seconds": round((curve[-1]["seconds"] if curve else 0.0) + now - last_time, 2),
-                 "train_cost_bits": record.train_loss / math.log(2), "valid_cost_bits": cost,
+                 "learning_rate": record.learning_rate, "train_cost_bits": record.train_loss / math.log(2), "valid_cost_bits": cost,
                  "valid_bit_errors": errors, "valid_perfect": perfect}
         last_time = now
         curve.append(point)
@@ -241,7 +241,7 @@ def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
     try:
         return NTMTrainRequest(Path(run_dir), task_from_dict(data["task"]),
                                from_dict(NTMConfig, data["model_config"], where=f"{where}: model_config"),
-                               from_dict(TrainConfig, data["train_config"], where=f"{where}: train_config"),
+                               train_config_from_dict(data["train_config"], where=f"{where}: train_config"),
                                int(data["eval_every"]), str(data["device"]), _sizes(data.get("valid_sizes")))
     except (ConfigError, TypeError, ValueError) as error:
         message = str(error)
@@ -274,7 +274,8 @@ def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> d
         "stopped": result.stopped,
         "train_seconds": round(result.seconds, 2),
         "scores": {k: best[k] for k in ("valid_cost_bits", "valid_bit_errors", "valid_perfect") if k in best},
-        "curve": [{k: round(v, 4) if isinstance(v, float) else v for k, v in point.items()} for point in curve],
+        "curve": [{k: round(v, 4) if isinstance(v, float) and k != "learning_rate" else v for k, v in point.items()}
+                  for point in curve],
         "command": shlex.join(["memqa", *sys.argv[1:]]) if Path(sys.argv[0]).name == "memqa" else "",
     }
 

@@ -19,7 +19,7 @@ import torch
 
 from memqa.checkpoint import check_save_target, load_reader_files
 from memqa.config import (JOINT_EMBEDDING_DIM, JOINT_TRAIN_CONFIG, MEMNN_TRAIN_CONFIG, MemN2NConfig, MemNNConfig,
-                          TrainConfig, from_dict, to_dict)
+                          TrainConfig, from_dict, to_dict, train_config_from_dict)
 from memqa.data.babi import Example, load_task, read_babi_file, require_data_dir
 from memqa.errors import CheckpointError, ConfigError, TrainingError
 from memqa.models.registry import reader_class
@@ -202,7 +202,7 @@ def load_run_request(run_dir: str | os.PathLike) -> TrainRequest:
     try:
         model_config = from_dict(reader_class(data["reader"]).config_class, data["model_config"],
                                  where=f"{where}: model_config")
-        train_config = from_dict(TrainConfig, data["train_config"], where=f"{where}: train_config")
+        train_config = train_config_from_dict(data["train_config"], where=f"{where}: train_config")
         return TrainRequest(**{**data, "out": Path(run_dir), "tasks": tuple(data["tasks"]),
                                "model_config": model_config, "train_config": train_config})
     except (ConfigError, TypeError, ValueError) as error:

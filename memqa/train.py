@@ -131,7 +131,7 @@ def train_model(model: ReaderModel, train_set: TrainingData, valid_set: Training
             phase, phase_epoch = schedule[epoch - 1]
             if optimizer is None or phase_epoch == 0:
                 model.enter_phase(phase)
-                optimizer = model.make_optimizer(phase.learning_rate)
+                optimizer = model.make_optimizer(phase.learning_rate, config.weight_decay)
                 if phase_epoch > 0:  # resumed mid-phase: the saved optimizer goes on
                     optimizer.load_state_dict(state.optimizer)
             lr = _learning_rate(phase, phase_epoch)

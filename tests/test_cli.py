@@ -145,6 +145,16 @@ def test_learning_rate_flag_takes_effect(tmp_path, flags, linear_start_lr, lr):
     assert train_config["linear_start_learning_rate"] == linear_start_lr and train_config["learning_rate"] == lr
 
 
+def test_schedule_and_weight_decay_flags_reach_the_training_config(tmp_path):
+    out = tmp_path / "r"
+    assert_ok(invoke("train", "--train-file", TINY_TRAIN, "--out", out, "--epochs", "2", "--decay-every", "1",
+                     "--decay-factor", "0.25", "--weight-decay", "0.001"))
+    train_config = json.loads((out / "config.json").read_text())["info"]["train_config"]
+    assert (train_config["decay_every"], train_config["decay_factor"], train_config["weight_decay"]) == (1, 0.25, 0.001)
+    assert_one_line_error(invoke("train", "--train-file", TINY_TRAIN, "--out", tmp_path / "bad", "--weight-decay", "-1"),
+                          "weight_decay must be >= 0")
+
+
 def test_train_hops_show_in_attention(tmp_path):
     out = tmp_path / "r"
     assert_ok(invoke("train", "--train-file", TINY_TRAIN, "--out", out, "--hops", "2", "--epochs", "1"))

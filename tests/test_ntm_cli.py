@@ -118,6 +118,27 @@ def test_cli_train_sequences_default_per_task(tmp_path, monkeypatch):
     assert {task: count for task, flags, count in cases if not flags} == DEFAULT_SEQUENCES
 
 
+def test_cli_train_decay_every_counts_sequences(tmp_path):
+    # --decay-every is in sequences for the NTM; the curve records the rate of every evaluation
+    out = tmp_path / "decay"
+    assert_ok(invoke("train", "--reader", "ntm", "--task", "copy", "--out", out, "--sequences", 24, "--eval-every", 8,
+                     "--batch-size", 8, "--lr", "1e-3", "--decay-every", 16, "--decay-factor", 0.25, "--weight-decay", 0.01,
+                     *SMALL_MEMORY))
+    info = json.loads((out / "config.json").read_text())["info"]
+    assert [point["learning_rate"] for point in info["curve"]] == pytest.approx([1e-3, 1e-3, 2.5e-4])
+    assert (info["train_config"]["decay_every"], info["train_config"]["weight_decay"]) == (2, 0.01)
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--decay-every", 12], "--decay-every 12 must be a multiple of --eval-every 8"),
+    (["--decay-factor", 0.5], "--decay-factor needs --decay-every"),
+])
+def test_cli_train_bad_decay_flags(tmp_path, flags, fragment):
+    result = invoke("train", "--reader", "ntm", "--task", "copy", "--out", tmp_path / "x", "--eval-every", 8, *flags)
+    assert result.exit_code != 0 and fragment in ANSI.sub("", result.output)
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("task", ["repeat-copy", "associative-recall", "priority-sort"])
 def test_cli_train_other_tasks(tmp_path, task):
     out = tmp_path / task

@@ -126,6 +126,7 @@ def stopped_run(tmp_path, monkeypatch):
     (["--seed", "0", "--repeats", "3"], "--repeats 3 contradicts"),  # the seed agrees, the repeats do not
     (["--train-file", TINY_TEST], "--train-file"),
     (["--hops", "2"], "--hops 2 contradicts"),
+    (["--weight-decay", "0.1"], "--weight-decay 0.1 contradicts"),
     (["--out", "elsewhere"], "--out elsewhere contradicts"),
 ])
 def test_flags_that_contradict_the_saved_run_are_refused(stopped_run, flags, fragment):
@@ -154,6 +155,16 @@ def test_a_damaged_request_is_one_line_naming_it(stopped_run, damage, fragment):
     file = stopped_run / STATE / "request.json"
     damage(file)
     assert_one_line_error(invoke("train", "--resume", stopped_run), str(file), fragment)
+
+
+def test_a_run_saved_before_weight_decay_existed_resumes_as_it_started(stopped_run, reference):
+    # request.json of a run interrupted before TrainConfig had weight_decay: it trained without one
+    file = stopped_run / STATE / "request.json"
+    saved = json.loads(file.read_text())
+    del saved["request"]["train_config"]["weight_decay"]
+    file.write_text(json.dumps(saved))
+    assert_ok(invoke("train", "--resume", stopped_run))
+    assert (stopped_run / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
 
 
 def test_a_damaged_state_is_one_line_naming_it(stopped_run):

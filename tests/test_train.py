@@ -143,6 +143,19 @@ def test_huge_learning_rate_diverges(tiny_examples, tiny_set):
     assert torch.isfinite(result.model(tiny_set.batch(slice(None))).logits).all()
 
 
+def test_weight_decay_shrinks_the_weights(tiny_vocab, tiny_set):
+    # The same seeded run with and without an L2 penalty: the penalty takes effect in training,
+    # and the weights it leaves are smaller.
+    def squared_norm(weight_decay: float) -> float:
+        net = new_model(tiny_vocab, linear_start=False)
+        config = TrainConfig(epochs=4, batch_size=4, learning_rate=0.05, linear_start_epochs=0, weight_decay=weight_decay)
+        result = train_model(net, tiny_set, tiny_set, config, vocab=tiny_vocab)
+        assert len(result.history) == 4
+        return float(sum(p.detach().square().sum() for p in result.model.parameters()))
+
+    assert squared_norm(1.0) < 0.9 * squared_norm(0.0)
+
+
 def test_divergence_keeps_the_best_epoch_before_it(tiny_vocab, tiny_set):
     # The rate grows 1e12-fold every 2 epochs: epochs 1-2 train, epoch 3 blows up.
     net = new_model(tiny_vocab, linear_start=False)
@@ -188,7 +201,8 @@ def test_repeats_return_the_best_run(tiny_examples):
     assert result.selection_key == max(r.selection_key for _, r in done)
 
 
-def test_plain_sgd_is_torch_sgd_without_torch_optim():
+@pytest.mark.parametrize("weight_decay", [0.0, 0.3])
+def test_plain_sgd_is_torch_sgd_without_torch_optim(weight_decay):
     # The paper's SGD without torch.optim (whose first use imports torch._dynamo): the same weights
     # after the same steps, and torch.optim.SGD's state_dict, so saved training states load either way.
     from memqa.models.base import PlainSGD
@@ -196,7 +210,8 @@ def test_plain_sgd_is_torch_sgd_without_torch_optim():
     torch.manual_seed(0)
     ours, theirs = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
     theirs.load_state_dict(ours.state_dict())
-    plain, reference = PlainSGD(ours.parameters(), lr=0.05), torch.optim.SGD(theirs.parameters(), lr=0.05)
+    plain = PlainSGD(ours.parameters(), lr=0.05, weight_decay=weight_decay)
+    reference = torch.optim.SGD(theirs.parameters(), lr=0.05, weight_decay=weight_decay)
     for _ in range(3):
         x = torch.randn(5, 4)
         for model, optimizer in ((ours, plain), (theirs, reference)):

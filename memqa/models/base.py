@@ -52,12 +52,12 @@ class Optimizer(Protocol):
 
 class PlainSGD:
     """Stochastic gradient descent as the paper runs it (Sukhbaatar et al. 2015 §4.2): w <- w - lr * grad,
-    no momentum, no weight decay; the same arithmetic as torch.optim.SGD, and its state_dict layout
+    no momentum, weight decay only when asked for; the same arithmetic as torch.optim.SGD, and its state_dict layout
     (saved training states load either way). Not torch.optim: an optimiser from there imports
     torch._dynamo the first time it is used, about a second at the start of every training process."""
 
-    def __init__(self, params, lr: float):
-        self.param_groups = [{"params": list(params), "lr": lr}]
+    def __init__(self, params, lr: float, weight_decay: float = 0.0):
+        self.param_groups = [{"params": list(params), "lr": lr, "weight_decay": weight_decay}]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for param in self.param_groups[0]["params"]:
@@ -68,12 +68,13 @@ class PlainSGD:
         group = self.param_groups[0]
         for param in group["params"]:
             if param.grad is not None:
-                param.add_(param.grad, alpha=-group["lr"])
+                step = param.grad.add(param, alpha=group["weight_decay"]) if group["weight_decay"] else param.grad
+                param.add_(step, alpha=-group["lr"])
 
     def state_dict(self) -> dict[str, Any]:
         group = self.param_groups[0]
         return {"state": {}, "param_groups": [{
-            "lr": group["lr"], "momentum": 0, "dampening": 0, "weight_decay": 0, "nesterov": False,
+            "lr": group["lr"], "momentum": 0, "dampening": 0, "weight_decay": group["weight_decay"], "nesterov": False,
             "maximize": False, "foreach": None, "differentiable": False, "fused": None,
             "params": list(range(len(group["params"])))}]}
 
@@ -122,9 +123,9 @@ class ReaderModel(nn.Module):
         """How many examples of the batch the output gets right (the trainer's accuracy)."""
         return int((output.logits.argmax(dim=1) == batch.answer_ids).sum())
 
-    def make_optimizer(self, learning_rate: float) -> Optimizer:
+    def make_optimizer(self, learning_rate: float, weight_decay: float = 0.0) -> Optimizer:
         """The optimiser of each phase: plain SGD, no momentum (Sukhbaatar et al. 2015 §4.2)."""
-        return PlainSGD(self.parameters(), lr=learning_rate)
+        return PlainSGD(self.parameters(), lr=learning_rate, weight_decay=weight_decay)
 
     def clip_gradients(self, train: TrainConfig) -> None:
         """Called before every step: rescale the gradients to ℓ2 norm ≤ max_grad_norm (§4.2)."""

@@ -82,10 +82,10 @@ class NTMSequenceModel(ReaderModel):
         """Sequences with no bit error: the accuracy by which the trainer keeps the best weights."""
         return int((sequence_scores(output.logits, batch.targets).bit_errors == 0).sum())
 
-    def make_optimizer(self, learning_rate: float) -> torch.optim.Optimizer:
+    def make_optimizer(self, learning_rate: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
         """RMSProp with momentum 0.9 (§4; Graves 2013 eqs. 38-41: decay ℵ = 0.95)."""
         return torch.optim.RMSprop(self.parameters(), lr=learning_rate, alpha=self.config.rmsprop_alpha,
-                                   momentum=self.config.momentum)
+                                   momentum=self.config.momentum, weight_decay=weight_decay)
 
     def clip_gradients(self, train: TrainConfig) -> None:
         """Every gradient element clipped to (-10, 10) (§4); train.max_grad_norm is not used."""
