@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import multiprocessing
+import os
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,7 +23,29 @@ from memqa_cli.options import DataDir, DataSet, Device, Tasks, Threads
 _Opt = typer.Option
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    """SIGTERM (`kill PID`, what job schedulers send) stops training as Ctrl-C does: the best reader so far is
+    saved and `--resume` goes on. Worker processes (--workers) are sent SIGINT, as Ctrl-C would reach them."""
+    for child in multiprocessing.active_children():
+        os.kill(child.pid, signal.SIGINT)
+    raise KeyboardInterrupt
+
+
+def _stopping_on_sigterm(command):
+    """Run `command` with _stop_on_sigterm as the SIGTERM handler, then put the previous one back."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapper
+
+
 @guarded
+@_stopping_on_sigterm
 def train(
     context: typer.Context,
     out: Annotated[Optional[Path], _Opt("--out", help="Folder for the reader (per-task readers go in OUT/task<N>/).", show_default=False)] = None,
@@ -70,7 +96,8 @@ def train(
 ) -> None:
     """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1
 
-    Training state is saved after every epoch in OUT/.train-state/ until the run finishes."""
+    Training state is saved after every epoch in OUT/.train-state/ until the run finishes; Ctrl-C or
+    `kill PID` stops it, keeping the best reader so far."""
     import torch
 
     torch.set_num_threads(threads)

@@ -51,6 +51,9 @@ def _init_worker() -> None:
     import torch
 
     torch.set_num_threads(1)
+    # Interruptible even when started with SIGINT ignored (`nohup memqa train ... &`): the parent passes
+    # a SIGTERM on as SIGINT, and each worker then saves its best so far.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _run_job(function: Callable[..., Any], job: tuple, events) -> Any:

@@ -63,18 +63,21 @@ def saved_epoch(run_dir, job="reader", repeat=0) -> int:
         return 0
 
 
-def kill_after_saved_epochs(train_args, run_dir, epochs: int = 3) -> None:
-    """Start `memqa train ARGS --out run_dir` in a real process and SIGKILL it a little after the
-    state of epoch `epochs` landed (mid-epoch or mid-save)."""
+def kill_after_saved_epochs(train_args, run_dir, epochs: int = 3, sig: int = signal.SIGKILL, job: str = "reader") -> str:
+    """Start `memqa train ARGS --out run_dir` in a real process and send it `sig` (SIGKILL) a little after
+    the state of epoch `epochs` landed (mid-epoch or mid-save); its stderr."""
     process = subprocess.Popen([sys.executable, "-m", "memqa_cli.main", "train", *map(str, train_args),
-                                "--out", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                "--out", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 120
-    while saved_epoch(run_dir) < epochs:
+    while saved_epoch(run_dir, job) < epochs:
         assert process.poll() is None, f"training ended before it was killed: {process.stderr.read()!r}"
         assert time.monotonic() < deadline, "no state.json appeared"
         time.sleep(0.002)
     time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    os.kill(process.pid, sig)
+    process.wait(timeout=120)
+    stderr = process.stderr.read().decode()
     process.stderr.close()
-    assert process.returncode == -signal.SIGKILL
+    assert process.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 0), (process.returncode, stderr)
+    return stderr

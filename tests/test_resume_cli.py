@@ -5,6 +5,7 @@ contradict the saved run, damaged run files and divergence each give one clear l
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 from helpers import STATE, TINY_TEST, TINY_TRAIN, babi_tree, kill_after_saved_epochs, saved_epoch
@@ -61,6 +62,18 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(reference, tmp_path):
     assert sorted(p.name for p in run_dir.iterdir()) == ["README.md", "config.json", "model.safetensors", "vocab.json"]
 
 
+def test_sigterm_stops_like_ctrl_c_then_resume_is_bit_identical(reference, tmp_path):
+    # `kill PID` of a run started with SIGINT ignored (as `nohup memqa train ... &` is): the best reader
+    # so far is saved, the note says how to go on, and going on ends where an uninterrupted run does
+    run_dir = tmp_path / "terminated"
+    stderr = kill_after_saved_epochs(RUN, run_dir, epochs=6, sig=signal.SIGTERM)  # past linear start: a best exists
+    assert f"memqa train --resume {run_dir}" in plain(stderr).replace("\n", "")
+    assert (run_dir / "model.safetensors").exists() and (run_dir / STATE).is_dir() and saved_epoch(run_dir) >= 6
+    assert_ok(invoke("train", "--resume", run_dir))
+    assert (run_dir / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
+    assert not (run_dir / STATE).exists()
+
+
 def test_ctrl_c_then_resume_from_another_folder_is_bit_identical(reference, tmp_path, monkeypatch):
     run_dir = tmp_path / "stopped"
     interrupt_on_epoch_call(monkeypatch, 30)  # in run 2/2
@@ -105,6 +118,21 @@ def test_finished_readers_of_a_multi_task_run_are_skipped(tmp_path, monkeypatch)
         assert (run_dir / task / "model.safetensors").read_bytes() == (
             tmp_path / "reference" / task / "model.safetensors").read_bytes()
     assert not (run_dir / STATE).exists()
+
+
+def test_sigterm_reaches_the_workers_of_a_parallel_run(tmp_path):
+    # --workers 2: the parent passes SIGTERM on to both workers, each saves its best so far, and the
+    # resumed run ends with the readers of a run never stopped
+    tasks = ["--tasks", "1-2", "--data-dir", babi_tree(tmp_path), "--epochs", "60", "--linear-start-epochs", "1",
+             "--batch-size", "4", "--workers", "2"]
+    assert_ok(invoke("train", *tasks, "--out", tmp_path / "reference"))
+    run_dir = tmp_path / "run"
+    kill_after_saved_epochs(tasks, run_dir, epochs=4, sig=signal.SIGTERM, job="task1")
+    assert (run_dir / STATE).is_dir() and (run_dir / "task1" / "model.safetensors").exists()
+    assert_ok(invoke("train", "--resume", run_dir))
+    for task in ("task1", "task2"):
+        assert (run_dir / task / "model.safetensors").read_bytes() == (
+            tmp_path / "reference" / task / "model.safetensors").read_bytes()
 
 
 # --- what --resume refuses -----------------------------------------------------------------------
