@@ -64,8 +64,9 @@ def saved_epoch(run_dir, job="reader", repeat=0) -> int:
 
 
 def kill_after_saved_epochs(train_args, run_dir, epochs: int = 3, sig: int = signal.SIGKILL, job: str = "reader") -> str:
-    """Start `memqa train ARGS --out run_dir` in a real process and send it `sig` (SIGKILL) a little after
-    the state of epoch `epochs` landed (mid-epoch or mid-save); its stderr."""
+    """Start `memqa train ARGS --out run_dir` in a real process with SIGINT ignored (as `nohup ... &` starts
+    it) and send it `sig` a little after the state of `job`'s epoch `epochs` landed (mid-epoch or mid-save).
+    Returns its stderr; SIGKILL must kill it, any other signal must let it exit cleanly."""
     process = subprocess.Popen([sys.executable, "-m", "memqa_cli.main", "train", *map(str, train_args),
                                 "--out", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
