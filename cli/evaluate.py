@@ -36,6 +36,8 @@ def evaluate(
     repeats: Annotated[Optional[int], typer.Option("--repeats", help="NTM repeat copy: repeats per test sequence.",
                                                    show_default=False)] = None,
     sequences: Annotated[int, typer.Option("--sequences", help="NTM: test sequences per size.")] = 128,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch [torch's default].",
+                                                   show_default=False)] = None,
 ) -> None:
     """Evaluate readers on the official bAbI test files (or, with --split valid, on their validation
     splits): accuracy, error and pass (>= 95%) per task.
@@ -47,6 +49,12 @@ def evaluate(
 
     if format not in FORMATS:
         raise ConfigError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads {threads}: give at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
     device = resolve_device(device)
     if lengths is not None or is_ntm_folder(path):
         evaluate_ntm_command(path, lengths, repeats, sequences, format, output, device)

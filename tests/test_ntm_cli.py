@@ -147,6 +147,16 @@ def test_cli_train_other_tasks(tmp_path, task):
     assert json.loads((out / "config.json").read_text())["info"]["task"]["name"] == task
 
 
+def test_cli_evaluate_threads(cli_run, monkeypatch):
+    out, _ = cli_run
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    assert_ok(invoke("evaluate", out, "--lengths", "2", "--sequences", 4, "--threads", 1))
+    assert calls == [1]
+    result = invoke("evaluate", out, "--lengths", "2", "--threads", 0)
+    assert result.exit_code == 1 and "--threads 0: give at least 1" in ANSI.sub("", result.output)
+
+
 def test_cli_evaluate_lengths(cli_run):
     out, _ = cli_run
     report = json.loads(assert_ok(invoke("evaluate", out, "--lengths", "2,5", "--sequences", 8, "--format", "json")))
