@@ -11,7 +11,7 @@ from rich.table import Table
 from memqa_cli.console import console, guarded
 from memqa_cli.download import ensure_data_dir
 from memqa_cli.ntm import evaluate_ntm_command, is_ntm_folder
-from memqa_cli.options import DataDir, DataSet, Device, Tasks
+from memqa_cli.options import DataDir, DataSet, Device, Tasks, Threads
 
 FORMATS = ("table", "json", "markdown")
 
@@ -36,8 +36,7 @@ def evaluate(
     repeats: Annotated[Optional[int], typer.Option("--repeats", help="NTM repeat copy: repeats per test sequence.",
                                                    show_default=False)] = None,
     sequences: Annotated[int, typer.Option("--sequences", help="NTM: test sequences per size.")] = 128,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch [torch's default].",
-                                                   show_default=False)] = None,
+    threads: Threads = None,
 ) -> None:
     """Evaluate readers on the official bAbI test files (or, with --split valid, on their validation
     splits): accuracy, error and pass (>= 95%) per task.
@@ -49,9 +48,7 @@ def evaluate(
 
     if format not in FORMATS:
         raise ConfigError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads {threads}: give at least 1")
+    if threads is not None:  # None: torch's default
         import torch
 
         torch.set_num_threads(threads)

@@ -13,5 +13,5 @@ DataDir = Annotated[Optional[Path], typer.Option(
 DataSet = Annotated[str, typer.Option("--data", help="bAbI set: en (1k questions a task) or en-10k.")]
 Tasks = Annotated[Optional[str], typer.Option("--tasks", help="Tasks, e.g. 1-20 or 1,2,5.", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-Threads = Annotated[int, typer.Option(
-    "--threads", help="CPU threads for torch. Memory networks are small: one thread is fastest and lets runs share cores.")]
+Threads = Annotated[Optional[int], typer.Option(
+    "--threads", min=1, help="CPU threads for torch. Memory networks are small: one thread is fastest and lets runs share cores.")]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import multiprocessing
 import os
 import signal
 from pathlib import Path
@@ -26,6 +25,8 @@ _Opt = typer.Option
 def _stop_on_sigterm(signum, frame) -> None:
     """SIGTERM (`kill PID`, what job schedulers send) stops training as Ctrl-C does: the best reader so far is
     saved and `--resume` goes on. Worker processes (--workers) are sent SIGINT, as Ctrl-C would reach them."""
+    import multiprocessing
+
     for child in multiprocessing.active_children():
         os.kill(child.pid, signal.SIGINT)
     raise KeyboardInterrupt

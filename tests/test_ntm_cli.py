@@ -153,8 +153,9 @@ def test_cli_evaluate_threads(cli_run, monkeypatch):
     monkeypatch.setattr(torch, "set_num_threads", calls.append)
     assert_ok(invoke("evaluate", out, "--lengths", "2", "--sequences", 4, "--threads", 1))
     assert calls == [1]
-    result = invoke("evaluate", out, "--lengths", "2", "--threads", 0)
-    assert result.exit_code == 1 and "--threads 0: give at least 1" in ANSI.sub("", result.output)
+    for command in (["evaluate", out, "--lengths", "2"], ["train", "--reader", "ntm", "--task", "copy", "--out", out / "x"]):
+        result = invoke(*command, "--threads", 0)
+        assert result.exit_code == 2 and "Invalid value for '--threads'" in ANSI.sub("", result.output)
 
 
 def test_cli_evaluate_lengths(cli_run):
