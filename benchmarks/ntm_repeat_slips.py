@@ -1,0 +1,66 @@
+"""Where repeat-copy NTMs first go wrong: inside a repetition, or where one repetition gives way to the next.
+
+    python benchmarks/ntm_repeat_slips.py runs/ntm-repeat-copy-s0 ... [--sizes 10x10,15x3,15x10,20x10] [--sequences 128]
+
+For each length × repeats, on the test sequences of `memqa evaluate`: the share of sequences with any
+wrong bit, and of those, the share whose first wrong output step is the first or second step of a
+repetition (the 2nd, 3rd, ...) or the end marker (a boundary), with the mean repetition in which that first
+error falls. A reader that loses the vectors goes wrong inside a repetition; one that loses track of
+where a repetition ends goes wrong at a boundary, and every later step is then out of phase.
+`--show` also prints, for the first failing sequence of each size, the row the first read head
+weights most at each answer step and the number of wrong bits there.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from memqa.ntm_pipeline import TEST_SEED, load_ntm
+
+
+def sizes(text: str) -> list[tuple[int, int]]:
+    return [(int(length), int(repeats)) for length, repeats in (s.split("x") for s in text.split(","))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--sizes", type=sizes, default=sizes("10x10,15x3,15x10,20x10"))
+    parser.add_argument("--sequences", type=int, default=128)
+    parser.add_argument("--show", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for path in args.runs:
+        model, task, info = load_ntm(path, "cpu")
+        if task.name != "repeat-copy":
+            raise SystemExit(f"{path}: an NTM of {task.name}; this script reads repeat-copy runs")
+        model.eval()
+        cells = []
+        for length, repeats in args.sizes:
+            batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=length, repeats=repeats)
+            with torch.no_grad():
+                output = model(batch, trace=args.show)
+            logits = output.logits  # (B, T_out, O): L × R vector steps, then the end marker
+            wrong_bits = ((logits > 0).float() != batch.targets).sum(dim=-1)  # (B, T_out)
+            wrong = wrong_bits > 0
+            failed = wrong.any(dim=1)  # (B,)
+            first = wrong.float().argmax(dim=1)[failed]  # (F,) the first wrong step of each failed sequence
+            boundary = (first >= length) & (first % length <= 1)  # a later repetition's first two steps, or the end
+            if args.show and len(first):
+                b = int(failed.nonzero()[0])
+                reads = output.trace.read_weightings[b, -logits.shape[1]:, 0].argmax(dim=-1)  # (T_out,)
+                print(f"{path} {length}x{repeats}, sequence {b}: read rows {reads.tolist()}")
+                print(f"{path} {length}x{repeats}, sequence {b}: wrong bits {wrong_bits[b].tolist()}")
+            if not len(first):
+                cells.append(f"{length}x{repeats}: no sequence fails")
+                continue
+            repetition = (first // length + 1).float().mean().item()
+            cells.append(f"{length}x{repeats}: {failed.float().mean().item():.0%} fail, "
+                         f"{boundary.float().mean().item():.0%} of them at a boundary, first error in repetition {repetition:.1f}")
+        print(f"{path} (seed {info['seed']}): " + "; ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
