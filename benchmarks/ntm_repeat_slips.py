@@ -7,7 +7,8 @@ wrong bit, and of those, the share whose first wrong output step is the first or
 repetition (the 2nd, 3rd, ...) or the end marker (a boundary), with the mean repetition in which that first
 error falls. A reader that loses the vectors goes wrong inside a repetition; one that loses track of
 where a repetition ends goes wrong at a boundary, and every later step is then out of phase.
-`--show` also prints, for the first failing sequence of each size, the row the first read head
+Also printed: the mean over the answer steps of the first read head's largest weight (1: it reads
+one row at a time, however long the walk). `--show` also prints, for the first failing sequence of each size, the row the first read head
 weights most at each answer step and the number of wrong bits there.
 """
 
@@ -41,7 +42,7 @@ def main() -> None:
         for length, repeats in args.sizes:
             batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=length, repeats=repeats)
             with torch.no_grad():
-                output = model(batch, trace=args.show)
+                output = model(batch, trace=True)
             logits = output.logits  # (B, T_out, O): L × R vector steps, then the end marker
             wrong_bits = ((logits > 0).float() != batch.targets).sum(dim=-1)  # (B, T_out)
             wrong = wrong_bits > 0
@@ -53,12 +54,14 @@ def main() -> None:
                 reads = output.trace.read_weightings[b, -logits.shape[1]:, 0].argmax(dim=-1)  # (T_out,)
                 print(f"{path} {length}x{repeats}, sequence {b}: read rows {reads.tolist()}")
                 print(f"{path} {length}x{repeats}, sequence {b}: wrong bits {wrong_bits[b].tolist()}")
+            peak = output.trace.read_weightings[:, -logits.shape[1]:, 0].max(dim=-1).values.mean().item()
             if not len(first):
-                cells.append(f"{length}x{repeats}: no sequence fails")
+                cells.append(f"{length}x{repeats}: no sequence fails, read peak {peak:.3f}")
                 continue
             repetition = (first // length + 1).float().mean().item()
             cells.append(f"{length}x{repeats}: {failed.float().mean().item():.0%} fail, "
-                         f"{boundary.float().mean().item():.0%} of them at a boundary, first error in repetition {repetition:.1f}")
+                         f"{boundary.float().mean().item():.0%} of them at a boundary, first error in repetition "
+                         f"{repetition:.1f}, read peak {peak:.3f}")
         print(f"{path} (seed {info['seed']}): " + "; ".join(cells))
 
 
