@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Callable
 
 import torch
 
-from memqa.ntm_pipeline import TEST_SEED, load_ntm
+from ntm_runs import load_run
+
+from memqa.nn.ntm import NTMState
+from memqa.ntm_pipeline import TEST_SEED
 
 MARKER_STEPS = 2  # the delimiter step and the first answer step
 
@@ -34,47 +38,55 @@ def first_return(rows: list[int]) -> int:
     return next((step for step in range(1, len(rows)) if rows[step] in rows[:step]), 0)
 
 
+Edit = Callable[[int, NTMState, list[torch.Tensor]], NTMState]  # (step, state before it, rows written so far)
+
+
 @torch.no_grad()
-def walk(model, inputs: torch.Tensor, length: int, move_to: int | None) -> list[list[int]]:
-    """The first read head's most weighted row at each answer step, per sequence; with move_to, the
-    marker rows are moved onto the row of vector move_to (1-based) before the second answer step."""
-    cell, batch = model.cell, torch.arange(inputs.shape[0])
-    state = cell.initial_state(inputs[:, 0])
-    written, reads = [], []  # (B,) per step
+def step_through(model, inputs: torch.Tensor, edit: Edit | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the NTM one step at a time, letting `edit` change the state before each step. Returns the
+    first read head's most weighted row at each step (B, T) and the outputs (B, T, O)."""
+    state = model.cell.initial_state(inputs[:, 0])
+    written, reads, outputs = [], [], []  # (B,), (B,), (B, O) per step
     for step in range(inputs.shape[1]):
-        if move_to is not None and step == length + MARKER_STEPS:
-            memory, initial = state.memory.clone(), cell.initial_memory.to(state.memory)
-            target = written[move_to - 1]
-            for marker in written[length : length + MARKER_STEPS]:
-                memory[batch, target] = memory[batch, marker]
-                memory[batch, marker] = initial[marker]
-            state = state._replace(memory=memory)
-        _, state = cell.step(inputs[:, step], state)
+        if edit is not None:
+            state = edit(step, state, written)
+        output, state = model.cell.step(inputs[:, step], state)
         written.append(state.write_weightings[:, 0].argmax(dim=-1))
         reads.append(state.read_weightings[:, 0].argmax(dim=-1))
-    answer = torch.stack(reads[length + 1:], dim=1)  # (B, T_out)
-    return answer.tolist()
-
-
-@torch.no_grad()
-def held_errors(model, inputs: torch.Tensor, targets: torch.Tensor, length: int, hold: bool) -> torch.Tensor:
-    """(B, T_out) wrong bits per answer step; with hold, the marker rows keep their content of the end of the input."""
-    cell, batch = model.cell, torch.arange(inputs.shape[0])
-    state = cell.initial_state(inputs[:, 0])
-    written, outputs = [], []
-    for step in range(inputs.shape[1]):
-        output, state = cell.step(inputs[:, step], state)
         outputs.append(output)
-        written.append(state.write_weightings[:, 0].argmax(dim=-1))
-        if step == length + MARKER_STEPS - 1:
-            markers, kept = written[length:], state.memory.clone()
-        elif hold and step >= length + MARKER_STEPS:
-            memory = state.memory.clone()
-            for marker in markers:
-                memory[batch, marker] = kept[batch, marker]
-            state = state._replace(memory=memory)
-    logits = torch.stack(outputs, dim=1)[:, -targets.shape[1]:]  # (B, T_out, O)
-    return ((logits > 0).float() != targets).sum(dim=-1).float()
+    return torch.stack(reads, dim=1), torch.stack(outputs, dim=1)
+
+
+def move_marker(model, length: int, move_to: int) -> Edit:
+    """Before the second answer step, copy the marker rows onto the row of vector move_to (1-based) and
+    reset them to the learned initial memory."""
+    def edit(step: int, state: NTMState, written: list[torch.Tensor]) -> NTMState:
+        if step != length + MARKER_STEPS:
+            return state
+        batch, memory = torch.arange(state.memory.shape[0]), state.memory.clone()
+        initial = model.cell.initial_memory.to(memory)
+        for marker in written[length:]:
+            memory[batch, written[move_to - 1]] = memory[batch, marker]
+            memory[batch, marker] = initial[marker]
+        return state._replace(memory=memory)
+    return edit
+
+
+def hold_marker(length: int) -> Edit:
+    """From the second answer step on, write the marker rows back as they were when the input ended."""
+    kept: dict[str, torch.Tensor] = {}
+
+    def edit(step: int, state: NTMState, written: list[torch.Tensor]) -> NTMState:
+        if step < length + MARKER_STEPS:
+            return state
+        if step == length + MARKER_STEPS:
+            kept["memory"] = state.memory.clone()
+            return state
+        batch, memory = torch.arange(state.memory.shape[0]), state.memory.clone()
+        for marker in written[length : length + MARKER_STEPS]:
+            memory[batch, marker] = kept["memory"][batch, marker]
+        return state._replace(memory=memory)
+    return edit
 
 
 def main() -> None:
@@ -90,24 +102,23 @@ def main() -> None:
         raise SystemExit(f"--move-to must be between 2 and --length ({args.length})")
     torch.set_num_threads(1)
     for path in args.runs:
-        model, task, info = load_ntm(path, "cpu")
-        if task.name != "repeat-copy":
-            raise SystemExit(f"{path}: an NTM of {task.name}; this script reads repeat-copy runs")
-        model.eval()
+        model, task, info = load_run(path, "repeat-copy")
         batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=args.length,
                             repeats=args.repeats)
         inputs = batch.inputs
+        answer = slice(args.length + 1, None)  # the answer steps
         if args.hold:
-            runs = {label: held_errors(model, inputs, batch.targets, args.length, hold)
-                    for label, hold in (("as written", False), ("marker held", True))}
+            runs = {label: ((step_through(model, inputs, edit)[1][:, answer] > 0).float() != batch.targets).sum(dim=-1).float()
+                    for label, edit in (("as written", None), ("marker held", hold_marker(args.length)))}
             shown = "; ".join(f"{label}: {e.sum(dim=1).mean().item():.1f} bit errors/seq, "
                               f"{(e.sum(dim=1) == 0).float().mean().item():.0%} perfect, "
                               f"{e[:, -1].sum().item() / max(e.sum().item(), 1):.0%} of the wrong bits on the last step"
                               for label, e in runs.items())
             print(f"{path} (seed {info['seed']}), {args.length} x {args.repeats}, {args.sequences} sequences: {shown}")
             continue
-        counts = {label: Counter(first_return(rows) for rows in walk(model, inputs, args.length, move))
-                  for label, move in (("as written", None), (f"marker moved to vector {args.move_to}", args.move_to))}
+        edits = (("as written", None), (f"marker moved to vector {args.move_to}", move_marker(model, args.length, args.move_to)))
+        counts = {label: Counter(first_return(rows) for rows in step_through(model, inputs, edit)[0][:, answer].tolist())
+                  for label, edit in edits}
         shown = "; ".join(f"{label}: " + ", ".join(f"step {p} in {n}" for p, n in c.most_common(3))
                           for label, c in counts.items())
         print(f"{path} (seed {info['seed']}), {args.length} x {args.repeats}, {args.sequences} sequences: {shown}")

@@ -2,7 +2,7 @@
 
     python benchmarks/ntm_repeat_slips.py runs/ntm-repeat-copy-s0 ... [--sizes 10x10,15x3,15x10,20x10] [--sequences 128]
 
-For each length × repeats, on the test sequences of `memqa evaluate`: the share of sequences with any
+For each length × repeats, on seeded test sequences (never seen in training): the share of sequences with any
 wrong bit, and of those, the share whose first wrong output step is the first or second step of a
 repetition (the 2nd, 3rd, ...) or the end marker (a boundary), with the mean repetition in which that first
 error falls. A reader that loses the vectors goes wrong inside a repetition; one that loses track of
@@ -18,7 +18,9 @@ import argparse
 
 import torch
 
-from memqa.ntm_pipeline import TEST_SEED, load_ntm
+from ntm_runs import load_run
+
+from memqa.ntm_pipeline import TEST_SEED
 
 
 def sizes(text: str) -> list[tuple[int, int]]:
@@ -34,10 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for path in args.runs:
-        model, task, info = load_ntm(path, "cpu")
-        if task.name != "repeat-copy":
-            raise SystemExit(f"{path}: an NTM of {task.name}; this script reads repeat-copy runs")
-        model.eval()
+        model, task, info = load_run(path, "repeat-copy")
         cells = []
         for length, repeats in args.sizes:
             batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=length, repeats=repeats)

@@ -16,7 +16,9 @@ import argparse
 
 import torch
 
-from memqa.ntm_pipeline import TEST_SEED, load_ntm, score_sizes
+from ntm_runs import load_run
+
+from memqa.ntm_pipeline import TEST_SEED, score_sizes
 
 
 def distinct(rows: torch.Tensor) -> torch.Tensor:
@@ -33,11 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for path in args.runs:
-        model, task, info = load_ntm(path, "cpu")
-        if task.name != "associative-recall":
-            raise SystemExit(f"{path}: an NTM of {task.name}; this script reads associative-recall runs")
+        model, task, info = load_run(path, "associative-recall")
         batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=args.items)
-        model.eval()
         with torch.no_grad():
             writes = model(batch, trace=True).trace.write_weightings  # (B, T, Hw, N)
         span = task.item_length + 1  # the item delimiter, then its vectors
