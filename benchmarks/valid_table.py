@@ -36,6 +36,9 @@ def errors(runs: list[dict], key: str) -> float:
 
 def table(reports: list[tuple[str, dict[int, list[dict]]]]) -> None:
     tasks = sorted(set.intersection(*(set(runs) for _, runs in reports)))
+    if not tasks:
+        raise SystemExit("valid_table.py: these reports share no task; compare reports of the same tasks "
+                         "(or join the parts of one setting with +)")
     print("| task | " + " | ".join(f"{name} best / last" for name, _ in reports) + " |")
     print("|---:|" + "---:|" * len(reports))
     for task in tasks:

@@ -49,7 +49,7 @@ _SAVED: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
        for name in ("epochs", "batch_size", "learning_rate", "decay_every", "decay_factor", "weight_decay",
                     "linear_start_epochs", "repeats", "seed")},
     **{name: (_setting("model_config", name), lambda value: value)
-       for name in ("hops", "random_noise", "weight_tying", "relu", "margin", "time_features", "match_features", "nonlinear",
+       for name in ("hops", "random_noise", "weight_tying", "relu", "dropout", "margin", "time_features", "match_features", "nonlinear",
                     "unseen_words")},
     **{name: (_setting("model_config", "encoder", name), lambda value: value)
        for name in ("embedding_dim", "encoding", "temporal", "memory_size", "position_scale")},

@@ -74,6 +74,7 @@ def train(
     random_noise: Annotated[Optional[float], _Opt("--random-noise", help="Fraction of empty memories added in training [0.1].", show_default=False)] = None,
     weight_tying: Annotated[Optional[str], _Opt("--weight-tying", help="adjacent or layerwise [adjacent]", show_default=False)] = None,
     relu: Annotated[Optional[bool], _Opt("--relu/--no-relu", help="MemN2N: ReLU on the controller state after each hop (paper App. A) [off].", show_default=False)] = None,
+    dropout: Annotated[Optional[float], _Opt("--dropout", help="MemN2N: dropout on the embedded sentences and question in training (not in the paper) [0].", show_default=False)] = None,
     margin: Annotated[Optional[float], _Opt("--margin", help="MemNN: margin γ of the ranking loss [0.1].", show_default=False)] = None,
     time_features: Annotated[Optional[bool], _Opt("--time-features/--no-time-features", help="MemNN: write-time comparison features [on].", show_default=False)] = None,
     match_features: Annotated[Optional[bool], _Opt("--match-features/--no-match-features", help="MemNN: feature for words also in the question [on].", show_default=False)] = None,
@@ -138,6 +139,7 @@ def train(
     model_config = _replace_for(_replace(model_config, encoder=encoder), reader, {
         "--hops": ("hops", hops), "--random-noise": ("random_noise", random_noise),
         "--weight-tying": ("weight_tying", weight_tying), "--relu": ("relu", relu),
+        "--dropout": ("dropout", dropout),
         "--linear-start-epochs": ("linear_start", None if linear_start_epochs is None else linear_start_epochs > 0),
         "--margin": ("margin", margin), "--time-features": ("time_features", time_features),
         "--match-features": ("match_features", match_features), "--nonlinear": ("nonlinear", nonlinear),

@@ -1,14 +1,16 @@
 """Typed configuration: one frozen dataclass per reader plus the training schedule.
 
 Every default names its source. `to_dict` / `from_dict` round-trip through JSON; loading
-rejects unknown and missing keys so a typo in a config file is an error, not a silent default.
+rejects unknown and missing keys so a typo in a config file is an error, not a silent default; the one
+exception is a field a config class lists in `added_fields` (added after readers were first saved), which
+a saved config may lack and then gets its default, the behaviour from before the field existed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from memqa.errors import ConfigError
 
@@ -50,6 +52,7 @@ class EncoderConfig:
 class MemN2NConfig:
     """End-to-End Memory Network (Sukhbaatar, Szlam, Weston, Fergus 2015)."""
 
+    added_fields: ClassVar[frozenset[str]] = frozenset({"dropout"})  # readers saved before it have none
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     hops: int = 3  # §4: K = 3 hops for the main bAbI results
     weight_tying: WeightTying = "adjacent"  # §2.2: adjacent tying for the bAbI models
@@ -57,11 +60,13 @@ class MemN2NConfig:
     linear_start: bool = True  # §4.2 linear start (LS): softmax removed at first
     random_noise: float = 0.1  # §4.1 random noise (RN): "randomly add 10% of empty memories"
     relu: bool = False  # Appendix A "PE LS LW RN*": ReLU on the controller state after each hop
+    dropout: float = 0.0  # not in the paper: dropout on every embedded sentence and question while training
 
     def __post_init__(self) -> None:
         _require(self.hops >= 1, "hops must be at least 1")
         _require(self.weight_tying in ("adjacent", "layerwise"), "weight_tying must be 'adjacent' or 'layerwise'")
         _require(0.0 <= self.random_noise < 1.0, "random_noise must be in [0, 1)")
+        _require(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
 
 
 def _memnn_encoder() -> EncoderConfig:
@@ -211,7 +216,7 @@ def from_dict(cls: type[ConfigT], data: dict[str, Any], *, where: str = "config"
         raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
-    missing = sorted(set(fields) - set(data))
+    missing = sorted(set(fields) - set(data) - getattr(cls, "added_fields", frozenset()))
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown}; allowed: {sorted(fields)}")
     if missing:

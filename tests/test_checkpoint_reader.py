@@ -142,6 +142,11 @@ def test_config_with_missing_key(reader_copy):
     expect_error(reader_copy, "config.json", "temporal")
 
 
+def test_config_saved_before_dropout_existed_loads_without_it(reader_copy):
+    edit_config(reader_copy, lambda c: c["model"].pop("dropout"))
+    assert load_reader(reader_copy).model.config.dropout == 0.0
+
+
 @pytest.mark.parametrize("change", [
     lambda c: c["model"].update(hops=0),  # out of range
     lambda c: c["model"].update(hops=2.5),  # wrong type

@@ -120,6 +120,7 @@ def test_train_without_test_file(tmp_path):
          and "hop_map.weight" in shapes and len({n.split(".")[1] for n in shapes if n.startswith("embeddings")}) == 3),
         (["--random-noise", "0"], lambda config, shapes: config["random_noise"] == 0),
         (["--relu"], lambda config, shapes: config["relu"] is True),
+        (["--dropout", "0.2"], lambda config, shapes: config["dropout"] == 0.2),
         (["--linear-start-epochs", "0"], lambda config, shapes: config["linear_start"] is False),
         (["--position-scale", "1"], lambda config, shapes: config["encoder"]["position_scale"] == 1.0),
     ],

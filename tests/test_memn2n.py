@@ -212,6 +212,22 @@ def test_random_noise_only_in_training(tiny_vocab, batch):
     assert any(not torch.equal(runs[0], r) for r in runs[1:])
 
 
+def test_dropout_only_in_training(tiny_vocab, batch):
+    plain = model(tiny_vocab, seed=4).eval()
+    dropped = model(tiny_vocab, seed=4, dropout=0.5).eval()
+    assert torch.equal(dropped(batch).logits, plain(batch).logits)  # eval: no dropout, the same weights
+    dropped.train()
+    torch.manual_seed(0)
+    runs = [dropped(batch).logits for _ in range(3)]
+    assert not torch.equal(runs[0], runs[1]) and not torch.equal(runs[1], runs[2])
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0])
+def test_dropout_out_of_range(rate):
+    with pytest.raises(ConfigError, match="dropout"):
+        small_memn2n_config(dropout=rate)
+
+
 def test_loss_is_summed_cross_entropy(tiny_vocab, batch):
     net = model(tiny_vocab).eval()
     output = net(batch)

@@ -85,6 +85,8 @@ class MemN2N(ReaderModel):
         sentences = torch.cat([F.pad(story, (0, width - story.shape[2])), story.new_zeros(len(story), 1, width),
                                F.pad(question, (0, width - question.shape[1]))[:, None]], dim=1)  # (B, S+2, W)
         encoded = encode_many(self.embeddings, sentences, ages)  # (B, S+2, n, D), n = len(self.embeddings)
+        if self.config.dropout:
+            encoded = F.dropout(encoded, self.config.dropout, self.training)
         memories = encoded[:, :-1].unbind(dim=2)  # memories[i]: (B, S+1, D) by embeddings[i]
         controller = encoded[:, -1, 0]  # u^1 = B q: (B, D), B = embeddings[0]
         if self.softmax_attention:
