@@ -10,6 +10,7 @@ Adjacent tying (§2.2): A^k+1 = C^k, B = A^1 and W^T = C^K, so K hops need K + 1
 matrices. Layer-wise tying: A^1 = ... = A^K, C^1 = ... = C^K, a separate B, a separate W and
 the linear map H. W scores only the answer labels seen in training (the rows of C^K for those
 labels' tokens when tied; a comma-joined label such as "n,w" is one token, as in the authors' code).
+Not in the paper, and off by default: `dropout` on every embedded sentence and the question in training.
 """
 
 from __future__ import annotations
