@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from memqa_cli.console import console, note
+from memqa_cli.options import invoked_command
 
 NTM_READER = "ntm"
 
@@ -53,7 +54,8 @@ def train_ntm_command(options: NTMOptions) -> None:
     train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed,
                      weight_decay=options.weight_decay, **_decay(options))
     request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
-                              parse_size_range(options.valid_sizes) if options.valid_sizes else None)
+                              parse_size_range(options.valid_sizes) if options.valid_sizes else None,
+                              invoked_command())
     run_ntm_command(request)
 
 

@@ -15,3 +15,11 @@ Tasks = Annotated[Optional[str], typer.Option("--tasks", help="Tasks, e.g. 1-20 
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 Threads = Annotated[Optional[int], typer.Option(
     "--threads", min=1, help="CPU threads for torch. Memory networks are small: one thread is fastest and lets runs share cores.")]
+
+
+def invoked_command() -> str:
+    """The memqa command line being run, as a shell would take it back ("" when memqa runs inside another program)."""
+    import shlex
+    import sys
+
+    return shlex.join(["memqa", *sys.argv[1:]]) if Path(sys.argv[0]).name == "memqa" else ""

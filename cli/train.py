@@ -17,7 +17,7 @@ from memqa_cli.console import console, guarded, note
 from memqa_cli.download import ensure_data_dir
 from memqa_cli.ntm import NTM_READER, NTMOptions, run_ntm_command, train_ntm_command
 from memqa_cli.resume import flag_name, given, resumed_request
-from memqa_cli.options import DataDir, DataSet, Device, Tasks, Threads
+from memqa_cli.options import DataDir, DataSet, Device, Tasks, Threads, invoked_command
 
 _Opt = typer.Option
 
@@ -156,7 +156,8 @@ def train(
                            data_dir=str(data_dir) if data_dir else None,
                            train_file=str(train_file) if train_file else None,
                            test_file=str(test_file) if test_file else None,
-                           model_config=model_config, train_config=train_config, device=device)
+                           model_config=model_config, train_config=train_config, device=device,
+                           command=invoked_command())
     _train(request, workers)
 
 

@@ -18,8 +18,6 @@ import dataclasses
 import json
 import math
 import os
-import shlex
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +70,7 @@ class NTMTrainRequest:
     # The sizes (low, high) of the validation sequences that pick the kept weights; None: the training sizes.
     # Larger ones (associative recall: 8-10 items, trained on 2-6) favour the weights that generalise (docs/ntm.md).
     valid_sizes: tuple[int, int] | None = None
+    command: str = ""  # the command line that started the run, kept in config.json and the model card
 
     def __post_init__(self) -> None:
         if self.valid_sizes is not None:
@@ -224,7 +223,7 @@ def ntm_request_to_json(request: NTMTrainRequest) -> dict:
     return {"reader": "ntm", "out": os.path.abspath(request.out), "task": request.task.to_dict(),
             "model_config": to_dict(request.model_config), "train_config": to_dict(request.train_config),
             "eval_every": request.eval_every, "device": request.device,
-            "valid_sizes": list(request.valid_sizes) if request.valid_sizes else None}
+            "valid_sizes": list(request.valid_sizes) if request.valid_sizes else None, "command": request.command}
 
 
 def is_ntm_run(run_dir: str | os.PathLike) -> bool:
@@ -236,13 +235,15 @@ def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
     """The NTM run request saved in run_dir (its out is run_dir, wherever the run was started)."""
     data, where = read_request(run_dir), f"{state_dir(run_dir) / 'request.json'}"
     expected = {"reader", "out", "task", "model_config", "train_config", "eval_every", "device"}
-    if not expected <= set(data) <= expected | {"valid_sizes"}:  # runs saved before --valid-sizes lack it
-        raise CheckpointError(f"{where}: expected keys {sorted(expected | {'valid_sizes'})}, found {sorted(data)}")
+    optional = {"valid_sizes", "command"}  # runs saved before --valid-sizes, or before the command was kept, lack them
+    if not expected <= set(data) <= expected | optional:
+        raise CheckpointError(f"{where}: expected keys {sorted(expected | optional)}, found {sorted(data)}")
     try:
         return NTMTrainRequest(Path(run_dir), task_from_dict(data["task"]),
                                from_dict(NTMConfig, data["model_config"], where=f"{where}: model_config"),
                                train_config_from_dict(data["train_config"], where=f"{where}: train_config"),
-                               int(data["eval_every"]), str(data["device"]), _sizes(data.get("valid_sizes")))
+                               int(data["eval_every"]), str(data["device"]), _sizes(data.get("valid_sizes")),
+                               str(data.get("command", "")))
     except (ConfigError, TypeError, ValueError) as error:
         message = str(error)
         raise CheckpointError(message if where in message else f"{where}: {message}") from None
@@ -276,7 +277,7 @@ def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> d
         "scores": {k: best[k] for k in ("valid_cost_bits", "valid_bit_errors", "valid_perfect") if k in best},
         "curve": [{k: round(v, 4) if isinstance(v, float) and k != "learning_rate" else v for k, v in point.items()}
                   for point in curve],
-        "command": shlex.join(["memqa", *sys.argv[1:]]) if Path(sys.argv[0]).name == "memqa" else "",
+        "command": request.command,
     }
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +41,7 @@ class TrainRequest:
     model_config: MemN2NConfig | MemNNConfig = field(default_factory=MemN2NConfig)
     train_config: TrainConfig = field(default_factory=TrainConfig)
     device: str = "cpu"
+    command: str = ""  # the command line that started the run, kept in each reader's config.json and model card
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,7 @@ def load_run_request(run_dir: str | os.PathLike) -> TrainRequest:
     """The request of the run saved in run_dir (its out is run_dir, wherever the run was started)."""
     data, where = read_request(run_dir), f"{state_dir(run_dir) / REQUEST_FILE}"
     expected = {f.name for f in dataclasses.fields(TrainRequest)}
-    if set(data) != expected:
+    if not expected - {"command"} <= set(data) <= expected:  # runs saved before the command was kept lack it
         raise CheckpointError(f"{where}: expected keys {sorted(expected)}, found {sorted(data)}")
     try:
         model_config = from_dict(reader_class(data["reader"]).config_class, data["model_config"],
@@ -253,5 +252,5 @@ def _info(request: TrainRequest, result: TrainResult, tasks: list[int]) -> dict:
         "stopped": result.stopped,
         "train_seconds": round(result.seconds, 2),
         "scores": {"train": best.train_accuracy, "valid": best.valid_accuracy} if best else {},
-        "command": shlex.join(["memqa", *sys.argv[1:]]) if Path(sys.argv[0]).name == "memqa" else "",
+        "command": request.command,
     }

@@ -77,6 +77,25 @@ def test_a_finished_ntm_run_has_nothing_to_resume(uninterrupted):
         resume_ntm(uninterrupted.path)
 
 
+def test_a_resumed_ntm_run_keeps_the_command_that_started_it(tmp_path):
+    out, command = tmp_path / "run", "memqa train --reader ntm --task copy --out run"
+    train_ntm(dataclasses.replace(two_seed_request(out), command=command), on_point=stop_at_point(3))
+    resume_ntm(out)
+    info = json.loads((out / "config.json").read_text())["info"]
+    assert info["command"] == command and command in (out / "README.md").read_text()
+
+
+def test_an_ntm_run_saved_before_the_command_was_kept_resumes(uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    train_ntm(two_seed_request(out), on_point=stop_at_point(3))
+    file = out / STATE / "request.json"
+    saved = json.loads(file.read_text())
+    del saved["request"]["command"]
+    file.write_text(json.dumps(saved))
+    resume_ntm(out)
+    assert (out / "model.safetensors").read_bytes() == (uninterrupted.path / "model.safetensors").read_bytes()
+
+
 def test_a_damaged_curve_is_one_clear_error(tmp_path):
     out = tmp_path / "run"
     train_ntm(two_seed_request(out), on_point=stop_at_point(3))

@@ -5,7 +5,9 @@ contradict the saved run, damaged run files and divergence each give one clear l
 from __future__ import annotations
 
 import json
+import shlex
 import signal
+import sys
 
 import pytest
 from helpers import STATE, TINY_TEST, TINY_TRAIN, babi_tree, kill_after_saved_epochs, saved_epoch
@@ -193,6 +195,31 @@ def test_a_run_saved_before_weight_decay_existed_resumes_as_it_started(stopped_r
     file.write_text(json.dumps(saved))
     assert_ok(invoke("train", "--resume", stopped_run))
     assert (stopped_run / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
+
+
+def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path, monkeypatch):
+    # config.json and the model card say how the reader was made: the first command, not `--resume`
+    run_dir = tmp_path / "run"
+    started = ["/venv/bin/memqa", "train", *map(str, RUN), "--out", str(run_dir)]
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "argv", started)
+        interrupt_on_epoch_call(patch, 2)
+        assert_ok(invoke("train", *RUN, "--out", run_dir))
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/memqa", "train", "--resume", str(run_dir)])
+    assert_ok(invoke("train", "--resume", run_dir))
+    command = shlex.join(["memqa", *started[1:]])
+    assert json.loads((run_dir / "config.json").read_text())["info"]["command"] == command
+    assert command in (run_dir / "README.md").read_text()
+
+
+def test_a_run_saved_before_the_command_was_kept_resumes(stopped_run, reference):
+    file = stopped_run / STATE / "request.json"
+    saved = json.loads(file.read_text())
+    del saved["request"]["command"]
+    file.write_text(json.dumps(saved))
+    assert_ok(invoke("train", "--resume", stopped_run))
+    assert (stopped_run / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
+    assert json.loads((stopped_run / "config.json").read_text())["info"]["command"] == ""
 
 
 def test_a_damaged_state_is_one_line_naming_it(stopped_run):
