@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,7 +21,4 @@ Threads = Annotated[Optional[int], typer.Option(
 
 def invoked_command() -> str:
     """The memqa command line being run, as a shell would take it back ("" when memqa runs inside another program)."""
-    import shlex
-    import sys
-
     return shlex.join(["memqa", *sys.argv[1:]]) if Path(sys.argv[0]).name == "memqa" else ""
