@@ -5,6 +5,10 @@ seeded 10% of the training file for every seed and every setting) and writes, pe
 the whole per-epoch history, the best-epoch and the last-epoch validation accuracy, to a JSON file
 (rewritten after every task, so a stopped sweep keeps what it finished).
 
+`--folds K` cross-validates instead: the training file's stories are dealt into K folds (seeded by
+--seed, so every setting gets the same folds) and run k (seed seed+k) validates on fold k and trains
+on the others, so every training question is validated on once; `--repeats` is then ignored.
+
     MEMQA_BABI_DIR=... python benchmarks/valid_sweep.py --out runs/sweep/d50.json --set encoder.embedding_dim=50
 
 `--set` takes section.field=value with section encoder, model or train (the fields of EncoderConfig,
@@ -26,6 +30,7 @@ import torch
 
 from memqa.config import MemN2NConfig, TrainConfig, to_dict
 from memqa.data.babi import load_task, parse_task_range
+from memqa.data.batching import story_folds
 from memqa.train import TrainResult, fit
 
 
@@ -74,19 +79,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default="en")
+    parser.add_argument("--folds", type=int, default=None, help="cross-validate on K folds (K >= 2)")
     parser.add_argument("--set", dest="settings", action="append", default=[])
     args = parser.parse_args()
     torch.set_num_threads(1)
     model_config, train_config = configs(args.settings, args.repeats, args.seed)
     report: dict[str, Any] = {"settings": args.settings, "model_config": to_dict(model_config),
-                              "train_config": to_dict(train_config), "tasks": {}}
+                              "train_config": to_dict(train_config), "folds": args.folds, "tasks": {}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     for task in parse_task_range(args.tasks):
         runs: list[dict[str, Any]] = []
         examples = load_task(task, "train", data=args.data)  # the training file only
-        fit("memn2n", model_config, train_config, examples,
-            on_repeat_done=lambda repeat, result: runs.append(run_summary(result)))
+        if args.folds:
+            for fold, split in enumerate(story_folds(examples, args.folds, args.seed)):
+                fold_config = dataclasses.replace(train_config, repeats=1, seed=args.seed + fold)
+                runs.append({"fold": fold, **run_summary(fit("memn2n", model_config, fold_config, examples, split=split))})
+        else:
+            fit("memn2n", model_config, train_config, examples,
+                on_repeat_done=lambda repeat, result: runs.append(run_summary(result)))
         report["tasks"][str(task)] = runs
         report["seconds"] = round(time.perf_counter() - started, 1)
         args.out.write_text(json.dumps(report))

@@ -219,11 +219,14 @@ def _train_epoch(model: ReaderModel, data: TrainingData, optimizer: Optimizer, c
 def fit(kind: str, model_config, config: TrainConfig, examples: Sequence[Example], *,
         device: str | torch.device = "cpu", on_epoch: EpochCallback | None = None,
         on_repeat_done: Callable[[int, TrainResult], None] | None = None,
-        checkpoints: Callable[[int], Checkpointer] | None = None) -> TrainResult:
+        checkpoints: Callable[[int], Checkpointer] | None = None,
+        split: tuple[Sequence[Example], Sequence[Example]] | None = None) -> TrainResult:
     """Split `examples` 90/10 (seeded), train `config.repeats` runs with seeds seed, seed+1, ...
-    and return the run with the best validation accuracy. `checkpoints(repeat)` makes each run resumable."""
+    and return the run with the best validation accuracy. `checkpoints(repeat)` makes each run resumable.
+    `split` (train, validation), e.g. a fold of `story_folds(examples, ...)`, replaces the seeded split;
+    the vocabulary and the memory size still come from all of `examples`."""
     reader_class(kind).check_training_data(examples)  # e.g. MemNN needs supporting facts
-    train_examples, valid_examples = split_train_valid(examples, config.valid_fraction, config.seed)
+    train_examples, valid_examples = split or split_train_valid(examples, config.valid_fraction, config.seed)
     if not train_examples or not valid_examples:
         raise DataError("need at least 2 questions to train (one goes to the validation split)")
     vocab = Vocab.build(examples)

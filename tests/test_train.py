@@ -11,7 +11,7 @@ import torch
 from helpers import OVERFIT_TRAIN_CONFIG, TINY_TRAIN_QUESTIONS, small_memn2n_config
 
 from memqa.config import TrainConfig
-from memqa.data.batching import MemqaWarning, encode_examples
+from memqa.data.batching import MemqaWarning, encode_examples, split_train_valid, story_folds
 from memqa.errors import DataError
 from memqa.models.memn2n import MemN2N
 from memqa.train import evaluate_set, fit, train_model
@@ -73,6 +73,18 @@ def test_fit_is_seeded(tiny_examples, tiny_set):
         logits.append(result.model(tiny_set.batch(slice(None))).logits)
     assert torch.equal(logits[0], logits[1])
     assert not torch.allclose(logits[0], logits[2])
+
+
+def test_fit_trains_and_validates_on_a_given_split(tiny_examples, tiny_set):
+    config = TrainConfig(epochs=3, linear_start_epochs=1, batch_size=4, seed=1)
+    seeded = fit("memn2n", small_memn2n_config(), config, tiny_examples)
+    given = fit("memn2n", small_memn2n_config(), config, tiny_examples,
+                split=split_train_valid(tiny_examples, config.valid_fraction, config.seed))
+    assert torch.equal(seeded.model(tiny_set.batch(slice(None))).logits, given.model(tiny_set.batch(slice(None))).logits)
+    assert [r.valid_accuracy for r in given.history] == [r.valid_accuracy for r in seeded.history]
+    fold = story_folds(tiny_examples, 2, seed=0)[1]
+    other = fit("memn2n", small_memn2n_config(), config, tiny_examples, split=fold)
+    assert not torch.equal(other.model(tiny_set.batch(slice(None))).logits, seeded.model(tiny_set.batch(slice(None))).logits)
 
 
 def test_best_validation_epoch_is_kept(tiny_vocab, tiny_set):

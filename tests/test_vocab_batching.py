@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from memqa.data.babi import Example, parse_babi
-from memqa.data.batching import NO_ANSWER, NO_FACT, encode_examples, split_train_valid
+from memqa.data.batching import NO_ANSWER, NO_FACT, encode_examples, split_train_valid, story_folds
 from memqa.data.vocab import PAD, PAD_ID, Vocab
 from memqa.errors import CheckpointError, VocabularyError
 
@@ -248,3 +248,36 @@ def test_split_of_tasks_too_small_to_split_alone_still_validates():
     pooled = [dataclasses.replace(e, task=task) for task, e in enumerate(stories(2), start=1)]
     train, valid = split_train_valid(pooled, 0.1, seed=0)
     assert len(train) == 1 and len(valid) == 1
+
+
+# --- story_folds -----------------------------------------------------------------------------
+
+
+def test_folds_validate_every_question_once_on_whole_stories():
+    examples = stories(23, questions_per_story=3)
+    folds = story_folds(examples, 5, seed=0)
+    assert len(folds) == 5
+    story_of = lambda e: e.answer.split("q")[0]  # noqa: E731
+    validated = [e.answer for _, valid in folds for e in valid]
+    assert sorted(validated) == sorted(e.answer for e in examples)  # each question in exactly one fold
+    for train, valid in folds:
+        assert len(train) + len(valid) == len(examples)
+        assert not {story_of(e) for e in train} & {story_of(e) for e in valid}
+        assert len(valid) in (12, 15)  # 23 stories of 3 questions dealt evenly: 5, 5, 5, 4, 4 stories
+
+
+def test_folds_are_seeded_and_balanced_per_task():
+    tasks = {task: [dataclasses.replace(e, task=task) for e in stories(10 * task)] for task in (1, 2)}
+    pooled = [e for examples in tasks.values() for e in examples]
+    folds = story_folds(pooled, 10, seed=4)
+    assert story_folds(pooled, 10, seed=4) == folds
+    assert story_folds(pooled, 10, seed=5) != folds
+    for _, valid in folds:  # one story of task 1 and two of task 2 in every fold
+        assert sorted(e.task for e in valid) == [1, 2, 2]
+
+
+def test_folds_need_enough_stories():
+    with pytest.raises(ValueError, match="3 stories cannot fill 4 folds"):
+        story_folds(stories(3), 4, seed=0)
+    with pytest.raises(ValueError, match="at least 2"):
+        story_folds(stories(3), 1, seed=0)

@@ -146,6 +146,33 @@ def split_train_valid(examples: Sequence[Example], valid_fraction: float, seed: 
     return ([e for i, e in enumerate(examples) if i not in valid], [e for i, e in enumerate(examples) if i in valid])
 
 
+def story_folds(examples: Sequence[Example], folds: int, seed: int) -> list[tuple[list[Example], list[Example]]]:
+    """`folds` (train, validation) splits for k-fold cross-validation: the stories of each task,
+    shuffled by `seed`, are dealt to the fold with the fewest of that task's questions so far, so
+    every question is validated on exactly once, whole stories stay on one side (as in
+    split_train_valid), and each fold holds about 1/folds of every task."""
+    if folds < 2:
+        raise ValueError("folds must be at least 2")
+    fold_of: dict[int, int] = {}
+    by_task: dict[int | None, dict[tuple, list[int]]] = {}
+    for index, example in enumerate(examples):
+        key = (example.source.rsplit(":", 1)[0], example.story_id)
+        by_task.setdefault(example.task, {}).setdefault(key, []).append(index)
+    for task_stories in by_task.values():
+        groups = list(task_stories.values())
+        random.Random(seed).shuffle(groups)
+        sizes = [0] * folds
+        for group in groups:
+            fold = min(range(folds), key=sizes.__getitem__)  # the first of the smallest
+            sizes[fold] += len(group)
+            fold_of.update((index, fold) for index in group)
+    if len(set(fold_of.values())) < folds:
+        stories = sum(len(task_stories) for task_stories in by_task.values())
+        raise ValueError(f"{stories} stories cannot fill {folds} folds: use fewer folds")
+    return [([e for i, e in enumerate(examples) if fold_of[i] != k], [e for i, e in enumerate(examples) if fold_of[i] == k])
+            for k in range(folds)]
+
+
 def _valid_stories(examples: Sequence[Example], indices: Sequence[int], valid_fraction: float, seed: int) -> set[int]:
     """The indices (from `indices`, one per example) held out: whole stories, shuffled by `seed`,
     until about `valid_fraction` of the questions and never all of them."""
