@@ -9,12 +9,17 @@ Reports joined with "+" are one setting swept in parts (different tasks).
 
 --choose picks a setting per task, by a rule fixed before it was run: the first setting (the default)
 unless another one's best-epoch validation error is lower by at least --margin points; then the one
-with the lowest (on a tie, the one listed first)."""
+with the lowest (on a tie, the one listed first).
+
+--paired adds, per task, each setting's best-epoch validation error minus the first setting's, run by
+run (the runs matched by seed, which in a --folds sweep also names the fold), with its standard error
+over those differences: how far a difference stands out of the seed-to-seed (or fold-to-fold) spread."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 
@@ -54,6 +59,23 @@ def table(reports: list[tuple[str, dict[int, list[dict]]]]) -> None:
     print("| training minutes (all runs) | " + " | ".join(cells) + " |")
 
 
+def paired(reports: list[tuple[str, dict[int, list[dict]]]]) -> None:
+    (first_name, first), others = reports[0], reports[1:]
+    print("| task | " + " | ".join(f"{name} − {first_name}" for name, _ in others) + " |")
+    print("|---:|" + "---:|" * len(others))
+    for task in sorted(first):
+        cells = []
+        for _, runs in others:
+            base = {run["seed"]: run["best_valid"] for run in first[task]}
+            differences = [100 * (base[run["seed"]] - run["best_valid"]) for run in runs.get(task, []) if run["seed"] in base]
+            if len(differences) < 2:
+                cells.append("")
+                continue
+            error = statistics.stdev(differences) / len(differences) ** 0.5
+            cells.append(f"{statistics.mean(differences):+.1f} ± {error:.1f} ({len(differences)} runs)")
+        print(f"| {task} | " + " | ".join(cells) + " |")
+
+
 def choose(reports: list[tuple[str, dict[int, list[dict]]]], margin: float) -> None:
     (default_name, default), others = reports[0], reports[1:]
     print(f"| task | chosen | best-epoch validation error (%): {default_name} | best other |")
@@ -63,7 +85,7 @@ def choose(reports: list[tuple[str, dict[int, list[dict]]]], margin: float) -> N
         candidates = [(errors(runs[task], "best_valid"), index, name) for index, (name, runs) in enumerate(others)
                       if task in runs]
         best, _, name = min(candidates, default=(base, -1, default_name))
-        chosen = name if best <= base - margin else default_name
+        chosen = name if best <= base - margin + 1e-9 else default_name  # 1e-9: "at least" despite float rounding
         print(f"| {task} | {chosen} | {base:.1f} | {best:.1f} ({name}) |")
 
 
@@ -71,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("reports", nargs="+", help="valid_sweep.py reports; A+B joins the parts of one setting")
     parser.add_argument("--choose", action="store_true", help="pick a setting per task (the first is the default)")
+    parser.add_argument("--paired", action="store_true", help="also the run-by-run difference from the first setting")
     parser.add_argument("--margin", type=float, default=2.0, help="points another setting must win by [2]")
     args = parser.parse_args()
     reports = [load(spec) for spec in args.reports]
@@ -78,6 +101,9 @@ def main() -> None:
         choose(reports, args.margin)
     else:
         table(reports)
+        if args.paired:
+            print()
+            paired(reports)
 
 
 if __name__ == "__main__":
