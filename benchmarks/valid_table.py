@@ -65,8 +65,8 @@ def paired(reports: list[tuple[str, dict[int, list[dict]]]]) -> None:
     print("|---:|" + "---:|" * len(others))
     for task in sorted(first):
         cells = []
+        base = {run["seed"]: run["best_valid"] for run in first[task]}
         for _, runs in others:
-            base = {run["seed"]: run["best_valid"] for run in first[task]}
             differences = [100 * (base[run["seed"]] - run["best_valid"]) for run in runs.get(task, []) if run["seed"] in base]
             if len(differences) < 2:
                 cells.append("")

@@ -146,6 +146,11 @@ def split_train_valid(examples: Sequence[Example], valid_fraction: float, seed: 
     return ([e for i, e in enumerate(examples) if i not in valid], [e for i, e in enumerate(examples) if i in valid])
 
 
+def _story_key(example: Example) -> tuple:
+    """Which story of which file an example's question belongs to."""
+    return example.task, example.source.rsplit(":", 1)[0], example.story_id
+
+
 def story_folds(examples: Sequence[Example], folds: int, seed: int) -> list[tuple[list[Example], list[Example]]]:
     """`folds` (train, validation) splits for k-fold cross-validation: the stories of each task,
     shuffled by `seed`, are dealt to the fold with the fewest of that task's questions so far, so
@@ -156,8 +161,7 @@ def story_folds(examples: Sequence[Example], folds: int, seed: int) -> list[tupl
     fold_of: dict[int, int] = {}
     by_task: dict[int | None, dict[tuple, list[int]]] = {}
     for index, example in enumerate(examples):
-        key = (example.source.rsplit(":", 1)[0], example.story_id)
-        by_task.setdefault(example.task, {}).setdefault(key, []).append(index)
+        by_task.setdefault(example.task, {}).setdefault(_story_key(example), []).append(index)
     for task_stories in by_task.values():
         groups = list(task_stories.values())
         random.Random(seed).shuffle(groups)
@@ -178,7 +182,7 @@ def _valid_stories(examples: Sequence[Example], indices: Sequence[int], valid_fr
     until about `valid_fraction` of the questions and never all of them."""
     stories: dict[tuple, list[int]] = {}
     for index, example in zip(indices, examples):
-        stories.setdefault((example.task, example.source.rsplit(":", 1)[0], example.story_id), []).append(index)
+        stories.setdefault(_story_key(example), []).append(index)
     groups = list(stories.values())
     random.Random(seed).shuffle(groups)
     wanted = max(1, round(len(examples) * valid_fraction)) if len(examples) > 1 else 0
