@@ -13,7 +13,15 @@ with the lowest (on a tie, the one listed first).
 
 --paired adds, per task, each setting's best-epoch validation error minus the first setting's, run by
 run (the runs matched by seed, which in a --folds sweep also names the fold), with its standard error
-over those differences: how far a difference stands out of the seed-to-seed (or fold-to-fold) spread."""
+over those differences: how far a difference stands out of the seed-to-seed (or fold-to-fold) spread.
+
+--epoch picks, per task of each report, the epoch of the last phase whose validation accuracy, averaged
+over the runs (the folds of a --folds sweep), is highest (ties: the lower mean validation loss, then the
+earlier epoch): where a reader refit on the whole training file (`memqa train --valid-fraction 0
+--epochs N`) should stop. `--epochs-for TASK` prints only that N (the epochs after linear start).
+
+    python benchmarks/valid_table.py runs/cv/t3.json --epoch
+    memqa train --tasks 3 --valid-fraction 0 --epochs $(python benchmarks/valid_table.py runs/cv/t3.json --epochs-for 3) ..."""
 
 from __future__ import annotations
 
@@ -76,6 +84,31 @@ def paired(reports: list[tuple[str, dict[int, list[dict]]]]) -> None:
         print(f"| {task} | " + " | ".join(cells) + " |")
 
 
+def chosen_epoch(runs: list[dict]) -> tuple[int, int, float]:
+    """(epoch counted from 1 across phases, epochs into the last phase, mean validation accuracy there)."""
+    histories = [run["history"] for run in runs]
+    if len({len(history) for history in histories}) != 1 or any(run["stopped"] for run in runs):
+        raise SystemExit("valid_table.py --epoch: the runs of a task differ in length (one stopped or diverged); "
+                         "their mean curve is undefined")
+    last_phase = histories[0][-1][1]
+    start = sum(1 for record in histories[0] if record[1] != last_phase)
+    curve = [(mean([h[i][6] for h in histories]), -mean([h[i][5] for h in histories]), -i)
+             for i in range(start, len(histories[0]))]
+    accuracy, _, index = max(curve)
+    return -index + 1, -index + 1 - start, accuracy
+
+
+def epochs(reports: list[tuple[str, dict[int, list[dict]]]]) -> None:
+    print("| setting | task | epoch | epochs after linear start | mean validation error there (%) | "
+          "best-epoch error (mean of runs) | last-epoch error |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, runs in reports:
+        for task in sorted(runs):
+            epoch, after, accuracy = chosen_epoch(runs[task])
+            print(f"| {name} | {task} | {epoch} | {after} | {100 * (1 - accuracy):.1f} | "
+                  f"{errors(runs[task], 'best_valid'):.1f} | {errors(runs[task], 'last_valid'):.1f} |")
+
+
 def choose(reports: list[tuple[str, dict[int, list[dict]]]], margin: float) -> None:
     (default_name, default), others = reports[0], reports[1:]
     print(f"| task | chosen | best-epoch validation error (%): {default_name} | best other |")
@@ -95,9 +128,18 @@ def main() -> None:
     parser.add_argument("--choose", action="store_true", help="pick a setting per task (the first is the default)")
     parser.add_argument("--paired", action="store_true", help="also the run-by-run difference from the first setting")
     parser.add_argument("--margin", type=float, default=2.0, help="points another setting must win by [2]")
+    parser.add_argument("--epoch", action="store_true", help="the epoch of the best mean validation accuracy")
+    parser.add_argument("--epochs-for", type=int, metavar="TASK", help="print only that epoch's count after linear start")
     args = parser.parse_args()
     reports = [load(spec) for spec in args.reports]
-    if args.choose:
+    if args.epochs_for is not None:
+        runs = [runs[args.epochs_for] for _, runs in reports if args.epochs_for in runs]
+        if len(runs) != 1:
+            raise SystemExit(f"valid_table.py --epochs-for {args.epochs_for}: give exactly one report of that task")
+        print(chosen_epoch(runs[0])[1])
+    elif args.epoch:
+        epochs(reports)
+    elif args.choose:
         choose(reports, args.margin)
     else:
         table(reports)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import signal
 from pathlib import Path
@@ -81,7 +82,8 @@ def train(
     nonlinear: Annotated[Optional[bool], _Opt("--nonlinear/--linear", help="MemNN: non-linear response (NL) or the linear one [nonlinear].", show_default=False)] = None,
     unseen_words: Annotated[Optional[float], _Opt("--unseen-words", help="MemNN: share of training words represented by their left and right context, so that words never seen in training are too (2014 paper) [0: off].", show_default=False)] = None,
     memory_size: Annotated[Optional[int], _Opt("--memory-size", help="Sentences kept in memory [50]; NTM: memory rows [128].", show_default=False)] = None,
-    repeats: Annotated[int, _Opt("--repeats", help="Train N seeded runs and keep the best on validation.")] = 1,
+    repeats: Annotated[int, _Opt("--repeats", help="Train N seeded runs and keep the best on validation (with --valid-fraction 0: the lowest training error).")] = 1,
+    valid_fraction: Annotated[Optional[float], _Opt("--valid-fraction", help="Share of each training file held out for validation [0.1]; 0 trains on every question and keeps each run's last epoch, e.g. to refit with epochs chosen by cross-validation.", show_default=False)] = None,
     workers: Annotated[int, _Opt("--workers", help="Train this many readers at once (one process each).")] = 1,
     seed: Annotated[int, _Opt("--seed")] = 0,
     device: Device = "cpu",
@@ -119,8 +121,9 @@ def train(
     if out is None:
         raise ConfigError("--out is missing: give the folder for the reader (or --resume RUN_DIR to continue a run)")
     if reader == NTM_READER:
-        if tasks or joint or train_file or test_file:
-            raise ConfigError("--reader ntm trains on one algorithmic --task; --tasks, --joint and the bAbI files do not apply")
+        if tasks or joint or train_file or test_file or valid_fraction is not None:
+            raise ConfigError("--reader ntm trains on one algorithmic --task; --tasks, --joint, --valid-fraction "
+                              "and the bAbI files do not apply")
         train_ntm_command(NTMOptions(out, task, sequences, eval_every, batch_size, learning_rate, controller,
                                      controller_size, heads, memory_size, repeats, seed, device, valid_sizes,
                                      decay_every, decay_factor, weight_decay))
@@ -146,7 +149,8 @@ def train(
         "--unseen-words": ("unseen_words", unseen_words)})
     train_config = _replace(train_config, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             decay_every=decay_every, decay_factor=decay_factor, weight_decay=weight_decay,
-                            linear_start_epochs=linear_start_epochs, repeats=repeats, seed=seed)
+                            linear_start_epochs=linear_start_epochs, repeats=repeats, seed=seed,
+                            valid_fraction=valid_fraction)
     if learning_rate is not None and getattr(model_config, "linear_start", False) and train_config.linear_start_epochs:
         # With linear start the authors' code runs both phases at one rate (0.005): --lr sets that rate.
         train_config = _replace(train_config, linear_start_learning_rate=learning_rate)
@@ -172,9 +176,9 @@ def _train(request, workers: int, resume: bool = False) -> None:
         def on_epoch(label: str, repeat: int, record, total: int) -> None:
             if (label, repeat) not in bars:
                 name = label + (f" run {repeat + 1}/{repeats}" if repeats > 1 else "")
-                bars[label, repeat] = progress.add_task(name, total=total, loss=0.0, train=0.0, valid=0.0)
+                bars[label, repeat] = progress.add_task(name, total=total, loss=0.0, train=0.0, valid="-")
             progress.update(bars[label, repeat], completed=record.epoch, loss=record.train_loss,
-                            train=100 * record.train_accuracy, valid=100 * record.valid_accuracy)
+                            train=100 * record.train_accuracy, valid=_percent(record.valid_accuracy))
 
         trained = train_readers(request, on_epoch=on_epoch, workers=workers, resume=resume)
     _report(trained, request.out)
@@ -210,7 +214,12 @@ def _replace_for(config, reader: str, flags: dict[str, tuple[str, object]]):
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
                     TextColumn("loss {task.fields[loss]:.3f}"), TextColumn("train {task.fields[train]:5.1f}%"),
-                    TextColumn("valid {task.fields[valid]:5.1f}%"), TimeElapsedColumn(), console=console)
+                    TextColumn("valid {task.fields[valid]:>6}"), TimeElapsedColumn(), console=console)
+
+
+def _percent(accuracy: float) -> str:
+    """An accuracy as a percentage, '-' when there is none (no validation split)."""
+    return "-" if math.isnan(accuracy) else f"{100 * accuracy:.1f}%"
 
 
 def _report(trained, run_dir: Path) -> None:
@@ -221,7 +230,7 @@ def _report(trained, run_dir: Path) -> None:
         best = item.result.best
         test = "-" if item.test_accuracy is None else f"{100 * item.test_accuracy:.1f}"
         table.add_row(item.label, str(item.result.best_epoch), f"{100 * best.train_accuracy:.1f}",
-                      f"{100 * best.valid_accuracy:.1f}", test, f"{item.result.seconds:.1f}", str(item.path))
+                      _percent(best.valid_accuracy).rstrip("%"), test, f"{item.result.seconds:.1f}", str(item.path))
     console.print(table)
     from memqa.resume import is_resumable
 

@@ -163,6 +163,9 @@ def task_examples(task: int, split: str, reader: Reader, folder: str | os.PathLi
     if not isinstance(train_config, dict) or reader.info.get("data") != data or not {"seed", "valid_fraction"} <= set(train_config):
         raise CheckpointError(f"{folder}: its config.json does not record a validation split of the bAbI "
                               f"'{data}' training files (seed, valid_fraction, data); evaluate it on the test files")
+    if not train_config["valid_fraction"]:
+        raise CheckpointError(f"{folder}: was trained on every training question (valid_fraction 0), so it has "
+                              "no validation split; evaluate it on the test files")
     examples = load_task(task, "train", data_dir=data_dir, data=data)
     return split_train_valid(examples, train_config["valid_fraction"], train_config["seed"])[1]
 

@@ -251,6 +251,7 @@ def _info(request: TrainRequest, result: TrainResult, tasks: list[int]) -> dict:
         "epochs_run": len(result.history),
         "stopped": result.stopped,
         "train_seconds": round(result.seconds, 2),
-        "scores": {"train": best.train_accuracy, "valid": best.valid_accuracy} if best else {},
+        "scores": ({"train": best.train_accuracy, **({"valid": best.valid_accuracy} if result.validated else {})}
+                   if best else {}),
         "command": request.command,
     }

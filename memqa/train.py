@@ -68,9 +68,19 @@ class TrainResult:
         return self.best.valid_accuracy if self.best else 0.0
 
     @property
+    def validated(self) -> bool:
+        """False for a run trained without a validation split (TrainConfig.valid_fraction = 0)."""
+        return self.best is not None and not math.isnan(self.best.valid_accuracy)
+
+    @property
     def selection_key(self) -> tuple[float, float]:
-        """Runs and epochs are ranked by validation accuracy, then by lower validation loss."""
-        return (self.best.valid_accuracy, -self.best.valid_loss) if self.best else (-1.0, -math.inf)
+        """Runs and epochs are ranked by validation accuracy, then by lower validation loss; runs without
+        validation by training accuracy, then lower training loss (the paper's rule, §4.2)."""
+        if not self.best:
+            return (-1.0, -math.inf)
+        if not self.validated:
+            return (self.best.train_accuracy, -self.best.train_loss)
+        return (self.best.valid_accuracy, -self.best.valid_loss)
 
 
 EpochCallback = Callable[[int, EpochRecord, int], None]  # (repeat, record, total epochs)
@@ -106,11 +116,12 @@ def evaluate_set(model: ReaderModel, data: TrainingData, batch_size: int = 1024,
     return total_loss / len(data), correct / len(data)
 
 
-def train_model(model: ReaderModel, train_set: TrainingData, valid_set: TrainingData, config: TrainConfig, *,
+def train_model(model: ReaderModel, train_set: TrainingData, valid_set: TrainingData | None, config: TrainConfig, *,
                 vocab: Vocab | None, seed: int = 0, device: str | torch.device = "cpu",
                 on_epoch: Callable[[EpochRecord, int], None] | None = None,
                 checkpoint: Checkpointer | None = None) -> TrainResult:
-    """Train `model` through its phases; returns it holding its best weights by validation.
+    """Train `model` through its phases; returns it holding its best weights by validation (with
+    `valid_set` None: its last epoch's, and every validation number is NaN).
     With `checkpoint`: go on from the state it holds, and save the state after every epoch."""
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
@@ -124,7 +135,7 @@ def train_model(model: ReaderModel, train_set: TrainingData, valid_set: Training
     else:
         model.enter_phase(phases[-1])  # the baseline is the loss of the reader's final form
         state = TrainingState(0, {}, {}, copy.deepcopy(model.state_dict()), (-1.0, -math.inf), 0, [], {},
-                              evaluate_set(model, valid_set, device=device)[0], 0.0)
+                              evaluate_set(model, train_set if valid_set is None else valid_set, device=device)[0], 0.0)
     optimizer = None
     try:
         for epoch in range(state.epoch + 1, len(schedule) + 1):
@@ -140,18 +151,24 @@ def train_model(model: ReaderModel, train_set: TrainingData, valid_set: Training
             train_loss, train_accuracy = _train_epoch(model, train_set, optimizer, config, generator, device)
             # The last step of an epoch can blow the weights up after a finite training loss:
             # a NaN validation loss is divergence too, and those weights must never be kept.
-            valid_loss, valid_accuracy = (evaluate_set(model, valid_set, device=device)
-                                          if math.isfinite(train_loss) else (math.nan, 0.0))
+            if valid_set is None:  # no validation split (TrainConfig.valid_fraction = 0)
+                valid_loss = valid_accuracy = math.nan
+            elif math.isfinite(train_loss):
+                valid_loss, valid_accuracy = evaluate_set(model, valid_set, device=device)
+            else:
+                valid_loss, valid_accuracy = math.nan, 0.0
             # Earlier phases train another model form (linear start), whose loss can spike and recover.
-            problem = _divergence(train_loss, valid_loss, state.baseline_loss if phase is phases[-1] else None)
+            problem = _divergence(train_loss, None if valid_set is None else valid_loss,
+                                  state.baseline_loss if phase is phases[-1] else None)
             if problem:
                 result.stopped, result.stop_detail = "diverged", f"epoch {epoch} (learning rate {lr:g}): {problem}"
                 return result
             record = EpochRecord(epoch, phase.name, lr, train_loss, train_accuracy, valid_loss, valid_accuracy)
             result.history.append(record)
             # Only the last phase trains the reader as it will be used (linear start has no softmax).
-            if phase is phases[-1] and (valid_accuracy, -valid_loss) > state.best_key:
-                state.best_key, state.best, result.best_epoch = (valid_accuracy, -valid_loss), copy.deepcopy(model.state_dict()), epoch
+            key = (valid_accuracy, -valid_loss) if valid_set is not None else (train_accuracy, -train_loss)
+            if phase is phases[-1] and (valid_set is None or key > state.best_key):
+                state.best_key, state.best, result.best_epoch = key, copy.deepcopy(model.state_dict()), epoch
             if on_epoch:  # before the save: what it records of this epoch is redone if the save never happens
                 on_epoch(record, len(schedule))
             if checkpoint:
@@ -182,12 +199,12 @@ def _restore(state: TrainingState, schedule: list[tuple[Phase, int]], model: Rea
     result.best_epoch = state.best_epoch
 
 
-def _divergence(train_loss: float, valid_loss: float, baseline_loss: float | None) -> str | None:
-    """Why training diverged, or None: a NaN or infinite loss, or (given a baseline) a mean training
-    loss over DIVERGENCE_FACTOR x the untrained reader's (x 1.0 at least)."""
+def _divergence(train_loss: float, valid_loss: float | None, baseline_loss: float | None) -> str | None:
+    """Why training diverged, or None: a NaN or infinite loss (valid_loss None: not validated), or (given
+    a baseline) a mean training loss over DIVERGENCE_FACTOR x the untrained reader's (x 1.0 at least)."""
     if not math.isfinite(train_loss):
         return "the training loss became NaN or infinite"
-    if not math.isfinite(valid_loss):
+    if valid_loss is not None and not math.isfinite(valid_loss):
         return "the validation loss became NaN or infinite"
     if baseline_loss is not None and train_loss > DIVERGENCE_FACTOR * max(baseline_loss, 1.0):
         return (f"the mean training loss {train_loss:.4g} is over {DIVERGENCE_FACTOR:g}x the untrained "
@@ -222,19 +239,27 @@ def fit(kind: str, model_config, config: TrainConfig, examples: Sequence[Example
         checkpoints: Callable[[int], Checkpointer] | None = None,
         split: tuple[Sequence[Example], Sequence[Example]] | None = None) -> TrainResult:
     """Split `examples` 90/10 (seeded), train `config.repeats` runs with seeds seed, seed+1, ...
-    and return the run with the best validation accuracy. `checkpoints(repeat)` makes each run resumable.
+    and return the run with the best validation accuracy. With `config.valid_fraction` 0 every example
+    is trained on and the run with the lowest training error at its last epoch is returned (§4.2).
+    `checkpoints(repeat)` makes each run resumable.
     `split` (train, validation), e.g. a fold of `story_folds(examples, ...)`, replaces the seeded split;
     the vocabulary and the memory size still come from all of `examples`."""
     reader_class(kind).check_training_data(examples)  # e.g. MemNN needs supporting facts
-    train_examples, valid_examples = split or split_train_valid(examples, config.valid_fraction, config.seed)
-    if not train_examples or not valid_examples:
+    validate = split is not None or config.valid_fraction > 0
+    if split is not None:
+        train_examples, valid_examples = split
+    elif validate:
+        train_examples, valid_examples = split_train_valid(examples, config.valid_fraction, config.seed)
+    else:
+        train_examples, valid_examples = list(examples), []
+    if not train_examples or (validate and not valid_examples):
         raise DataError("need at least 2 questions to train (one goes to the validation split)")
     vocab = Vocab.build(examples)
     model_config = fit_memory_to_stories(model_config, examples)
     memory_size = model_config.encoder.memory_size
     train_set = encode_examples(train_examples, vocab, memory_size)
-    valid_set = encode_examples(valid_examples, vocab, memory_size)
-    truncated = train_set.truncated_stories + valid_set.truncated_stories
+    valid_set = encode_examples(valid_examples, vocab, memory_size) if validate else None
+    truncated = train_set.truncated_stories + (valid_set.truncated_stories if valid_set is not None else 0)
     if truncated:
         warnings.warn(f"{truncated} of {len(examples)} questions have stories longer than the memory "
                       f"({memory_size} sentences); they keep the most recent sentences", MemqaWarning, stacklevel=2)

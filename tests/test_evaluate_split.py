@@ -71,3 +71,19 @@ def test_bad_split_requests_are_one_line_errors(runs, tmp_path):
     assert_ok(invoke("train", "--train-file", TINY_TRAIN, *QUICK, "--out", own_file))
     assert_one_line_error(invoke("evaluate", own_file, "--split", "valid", "--tasks", "1", "--data-dir", data_dir),
                           "validation split")
+
+
+def test_a_reader_trained_on_every_question_has_no_validation_split(runs, tmp_path):
+    """--valid-fraction 0 (a refit on the whole training file): the last epoch is kept, config.json
+    records no validation score, and --split valid refuses the reader in one line."""
+    data_dir, _, _ = runs
+    out = tmp_path / "refit"
+    stdout = assert_ok(invoke("train", "--task", "1", "--data-dir", data_dir, *QUICK, "--repeats", "2",
+                              "--valid-fraction", "0", "--out", out))
+    info = json.loads((out / "config.json").read_text())["info"]
+    assert info["best_epoch"] == info["epochs_run"] == 5
+    assert set(info["scores"]) == {"train", "test"} and info["train_config"]["valid_fraction"] == 0
+    assert "nan" not in stdout.lower()
+    assert_one_line_error(invoke("evaluate", out, "--split", "valid", "--data-dir", data_dir), "no validation split")
+    assert_one_line_error(invoke("train", "--task", "1", "--data-dir", data_dir, "--valid-fraction", "1",
+                                 "--out", tmp_path / "bad"), "valid_fraction")

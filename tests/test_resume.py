@@ -3,6 +3,7 @@ resumed ends bit-identical to a run never stopped; damaged or mismatched state i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -55,6 +56,20 @@ def test_stopped_after_any_epoch_then_resumed_is_bit_identical(tiny_examples, un
     resumed = run(tiny_examples, tmp_path)
     assert resumed.stopped is None and resumed.seed == uninterrupted.seed
     assert resumed.history == uninterrupted.history and resumed.best_epoch == uninterrupted.best_epoch
+    assert same_weights(resumed, uninterrupted)
+
+
+def test_a_run_without_validation_resumes_bit_identical(tiny_examples, tmp_path):
+    """valid_fraction 0: the NaN validation numbers survive state.json and the last epoch is kept."""
+    refit = dataclasses.replace(SCHEDULE, valid_fraction=0.0)
+    fit_refit = lambda folder=None, on_epoch=None: fit(  # noqa: E731
+        "memn2n", small_memn2n_config(), refit, tiny_examples, on_epoch=on_epoch,
+        checkpoints=(lambda repeat: StateStore(folder / f"repeat-{repeat}")) if folder else None)
+    uninterrupted = fit_refit()
+    assert fit_refit(tmp_path, stop_at(1, 5)).stopped == "interrupted"
+    resumed = fit_refit(tmp_path)
+    assert resumed.best_epoch == uninterrupted.best_epoch == EPOCHS_PER_RUN and not resumed.validated
+    assert json.dumps([vars(r) for r in resumed.history]) == json.dumps([vars(r) for r in uninterrupted.history])
     assert same_weights(resumed, uninterrupted)
 
 

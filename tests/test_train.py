@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import warnings
 
 import pytest
@@ -12,8 +13,9 @@ from helpers import OVERFIT_TRAIN_CONFIG, TINY_TRAIN_QUESTIONS, small_memn2n_con
 
 from memqa.config import TrainConfig
 from memqa.data.batching import MemqaWarning, encode_examples, split_train_valid, story_folds
-from memqa.errors import DataError
+from memqa.errors import ConfigError, DataError
 from memqa.models.memn2n import MemN2N
+from memqa import train as train_module
 from memqa.train import evaluate_set, fit, train_model
 
 
@@ -211,6 +213,41 @@ def test_repeats_return_the_best_run(tiny_examples):
     assert [r.seed for _, r in done] == [10, 11, 12]
     assert result in [r for _, r in done]
     assert result.selection_key == max(r.selection_key for _, r in done)
+
+
+def test_without_validation_every_question_is_trained_on_and_the_last_epoch_kept(tiny_examples, monkeypatch):
+    """valid_fraction 0 (a refit): all questions train, each run keeps its last epoch's weights, and the
+    run with the lowest training error is kept (Sukhbaatar et al. 2015 §4.2)."""
+    config = TrainConfig(epochs=4, linear_start_epochs=1, batch_size=4, repeats=3, seed=5, valid_fraction=0.0)
+    encoded = []
+    real_encode = train_module.encode_examples
+    monkeypatch.setattr(train_module, "encode_examples", lambda examples, *a: encoded.append(list(examples)) or real_encode(examples, *a))
+    done = []
+    result = fit("memn2n", small_memn2n_config(), config, tiny_examples,
+                 on_repeat_done=lambda repeat, r: done.append(copy.deepcopy(r)))
+    for run in done:
+        assert run.best_epoch == 5 == len(run.history) and not run.validated
+        assert all(math.isnan(r.valid_accuracy) and math.isnan(r.valid_loss) for r in run.history)
+    assert encoded == [list(tiny_examples)]  # one set, every question: no validation set is made
+    keys = [(r.best.train_accuracy, -r.best.train_loss) for r in done]
+    assert result.seed == done[keys.index(max(keys))].seed
+    assert len(set(keys)) > 1  # the seeds differ, so the choice was a real one
+
+
+def test_without_validation_the_final_weights_are_kept(tiny_vocab, tiny_set):
+    net = new_model(tiny_vocab, linear_start=False)
+    snapshots = {}
+    config = TrainConfig(epochs=6, batch_size=4, linear_start_epochs=0, valid_fraction=0.0)
+    result = train_model(net, tiny_set, None, config, vocab=tiny_vocab,
+                         on_epoch=lambda record, total: snapshots.update({record.epoch: copy.deepcopy(net.state_dict())}))
+    assert result.best_epoch == 6 and same_state(result.model.state_dict(), snapshots[6])
+    assert not same_state(snapshots[5], snapshots[6])
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0])
+def test_valid_fraction_must_be_below_one(fraction):
+    with pytest.raises(ConfigError, match=r"valid_fraction must be in \[0, 1\)"):
+        TrainConfig(valid_fraction=fraction)
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.3])
