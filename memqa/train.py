@@ -5,7 +5,8 @@ optimiser and gradient clipping (SGD and ℓ2-norm clipping, §4.2, for the bAbI
 as a correct example; the loop steps through mini-batches of any TrainingData (bAbI questions, or an
 algorithmic task's fresh sequences for the NTM), validates
 after every epoch and keeps the weights of the best validation accuracy among the epochs of
-the last phase (earlier phases, such as linear start, train a different model form). Ctrl-C or divergence
+the last phase (earlier phases, such as linear start, train a different model form); without a validation
+set (TrainConfig.valid_fraction = 0, a refit on every question) it keeps the last epoch's. Ctrl-C or divergence
 (a NaN loss, or a mean loss DIVERGENCE_FACTOR times the untrained reader's) stops training and keeps the
 best weights so far. Given a Checkpointer (memqa/training_state.py; memqa/resume.py writes files), the loop saves its whole state
 after every epoch and goes on from a saved state, so a stopped run resumed ends bit-identical to one never
