@@ -75,13 +75,16 @@ class TrainResult:
 
     @property
     def selection_key(self) -> tuple[float, float]:
-        """Runs and epochs are ranked by validation accuracy, then by lower validation loss; runs without
-        validation by training accuracy, then lower training loss (the paper's rule, §4.2)."""
-        if not self.best:
-            return (-1.0, -math.inf)
-        if not self.validated:
-            return (self.best.train_accuracy, -self.best.train_loss)
-        return (self.best.valid_accuracy, -self.best.valid_loss)
+        """Runs are ranked by their best epoch's ranking_key."""
+        return ranking_key(self.best) if self.best else (-1.0, -math.inf)
+
+
+def ranking_key(record: EpochRecord) -> tuple[float, float]:
+    """Epochs and runs are ranked by validation accuracy, then by lower validation loss; without validation
+    (NaN) by training accuracy, then lower training loss (the paper's rule, §4.2)."""
+    if math.isnan(record.valid_accuracy):
+        return (record.train_accuracy, -record.train_loss)
+    return (record.valid_accuracy, -record.valid_loss)
 
 
 EpochCallback = Callable[[int, EpochRecord, int], None]  # (repeat, record, total epochs)
@@ -167,7 +170,7 @@ def train_model(model: ReaderModel, train_set: TrainingData, valid_set: Training
             record = EpochRecord(epoch, phase.name, lr, train_loss, train_accuracy, valid_loss, valid_accuracy)
             result.history.append(record)
             # Only the last phase trains the reader as it will be used (linear start has no softmax).
-            key = (valid_accuracy, -valid_loss) if valid_set is not None else (train_accuracy, -train_loss)
+            key = ranking_key(record)
             if phase is phases[-1] and (valid_set is None or key > state.best_key):
                 state.best_key, state.best, result.best_epoch = key, copy.deepcopy(model.state_dict()), epoch
             if on_epoch:  # before the save: what it records of this epoch is redone if the save never happens

@@ -24,9 +24,9 @@ SCHEDULE = TrainConfig(epochs=5, linear_start_epochs=3, batch_size=4, learning_r
 EPOCHS_PER_RUN = 8
 
 
-def run(examples, folder=None, on_epoch=None):
+def run(examples, folder=None, on_epoch=None, schedule=SCHEDULE):
     checkpoints = (lambda repeat: StateStore(folder / f"repeat-{repeat}")) if folder else None
-    return fit("memn2n", small_memn2n_config(), SCHEDULE, examples, on_epoch=on_epoch, checkpoints=checkpoints)
+    return fit("memn2n", small_memn2n_config(), schedule, examples, on_epoch=on_epoch, checkpoints=checkpoints)
 
 
 def same_weights(a, b) -> bool:
@@ -62,12 +62,9 @@ def test_stopped_after_any_epoch_then_resumed_is_bit_identical(tiny_examples, un
 def test_a_run_without_validation_resumes_bit_identical(tiny_examples, tmp_path):
     """valid_fraction 0: the NaN validation numbers survive state.json and the last epoch is kept."""
     refit = dataclasses.replace(SCHEDULE, valid_fraction=0.0)
-    fit_refit = lambda folder=None, on_epoch=None: fit(  # noqa: E731
-        "memn2n", small_memn2n_config(), refit, tiny_examples, on_epoch=on_epoch,
-        checkpoints=(lambda repeat: StateStore(folder / f"repeat-{repeat}")) if folder else None)
-    uninterrupted = fit_refit()
-    assert fit_refit(tmp_path, stop_at(1, 5)).stopped == "interrupted"
-    resumed = fit_refit(tmp_path)
+    uninterrupted = run(tiny_examples, schedule=refit)
+    assert run(tiny_examples, tmp_path, stop_at(1, 5), schedule=refit).stopped == "interrupted"
+    resumed = run(tiny_examples, tmp_path, schedule=refit)
     assert resumed.best_epoch == uninterrupted.best_epoch == EPOCHS_PER_RUN and not resumed.validated
     assert json.dumps([vars(r) for r in resumed.history]) == json.dumps([vars(r) for r in uninterrupted.history])
     assert same_weights(resumed, uninterrupted)
