@@ -36,6 +36,7 @@ class NTMOptions:
     decay_every: int | None = None  # sequences between decays of the learning rate (None: no decay)
     decay_factor: float | None = None  # None: 0.5 when decay_every is given
     weight_decay: float | None = None
+    optimizer: str | None = None  # "rmsprop" or "graves" (None: NTMConfig's default)
 
 
 def train_ntm_command(options: NTMOptions) -> None:
@@ -50,7 +51,7 @@ def train_ntm_command(options: NTMOptions) -> None:
                                          batch_size=options.batch_size or BATCH_SIZE)
     heads = {} if options.heads is None else {"read_heads": options.heads, "write_heads": options.heads}
     model = _replace(model, controller=options.controller, controller_size=options.controller_size,
-                     memory_rows=options.memory_rows, **heads)
+                     memory_rows=options.memory_rows, optimizer=options.optimizer, **heads)
     train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed,
                      weight_decay=options.weight_decay, **_decay(options))
     request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),

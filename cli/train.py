@@ -96,6 +96,7 @@ def train(
     controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm or feedforward (default lstm; associative-recall: feedforward).", show_default=False)] = None,
     controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100; associative-recall 256].", show_default=False)] = None,
     heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; associative-recall 4; priority-sort 5].", show_default=False)] = None,
+    optimizer: Annotated[Optional[str], _Opt("--optimizer", help="NTM: rmsprop (torch's RMSprop) or graves (Graves 2013 eqs. 38-41, centred) [rmsprop].", show_default=False)] = None,
     valid_sizes: Annotated[Optional[str], _Opt("--valid-sizes", metavar="LOW-HIGH", help="NTM: sizes of the validation sequences that choose the kept weights, e.g. 8-10 [the training sizes].", show_default=False)] = None,
 ) -> None:
     """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1
@@ -126,7 +127,7 @@ def train(
                               "and the bAbI files do not apply")
         train_ntm_command(NTMOptions(out, task, sequences, eval_every, batch_size, learning_rate, controller,
                                      controller_size, heads, memory_size, repeats, seed, device, valid_sizes,
-                                     decay_every, decay_factor, weight_decay))
+                                     decay_every, decay_factor, weight_decay, optimizer))
         return
     for name in NTM_ONLY:
         if given(context, name):
@@ -184,7 +185,7 @@ def _train(request, workers: int, resume: bool = False) -> None:
     _report(trained, request.out)
 
 
-NTM_ONLY = ("sequences", "eval_every", "controller", "controller_size", "heads", "valid_sizes")  # train's parameters
+NTM_ONLY = ("sequences", "eval_every", "controller", "controller_size", "heads", "valid_sizes", "optimizer")  # train's parameters
 
 
 def _babi_task(task: str) -> int:

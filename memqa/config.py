@@ -157,12 +157,15 @@ MEMNN_TRAIN_CONFIG = TrainConfig(epochs=200, learning_rate=0.01, decay_every=100
 
 
 NTMController = Literal["lstm", "feedforward"]
+NTMOptimizer = Literal["rmsprop", "graves"]
 
 
 @dataclass(frozen=True)
 class NTMConfig:
     """Neural Turing Machine (Graves, Wayne, Danihelka 2014) over sequences of bit vectors.
     Defaults: the copy task with an LSTM controller (Table 2); a task sets input/output sizes."""
+
+    added_fields: ClassVar[frozenset[str]] = frozenset({"optimizer"})  # NTMs saved before it trained with "rmsprop"
 
     input_size: int = 9  # copy: 8 bits + a delimiter channel (§4.1)
     output_size: int = 8  # copy: the 8 bits (§4.1)
@@ -177,6 +180,9 @@ class NTMConfig:
     memory_init: float = 1e-6  # Collier & Beel 2018: a small constant memory converges fastest (learned from there)
     momentum: float = 0.9  # §4: RMSProp with momentum 0.9
     rmsprop_alpha: float = 0.95  # Graves 2013 eq. 38 (aleph = 0.95), as pytorch-ntm
+    # "rmsprop": torch.optim.RMSprop (uncentred, eps 1e-8 outside the root), as pytorch-ntm;
+    # "graves": Graves 2013 eqs. 38-41, the RMSProp §4 cites (centred, 1e-4 under the root).
+    optimizer: NTMOptimizer = "rmsprop"
     gradient_clip: float = 10.0  # §4: gradients clipped element-wise to (-10, 10)
 
     def __post_init__(self) -> None:
@@ -188,6 +194,7 @@ class NTMConfig:
         _require(self.memory_init >= 0, "memory_init must be >= 0")
         _require(0 <= self.momentum < 1 and 0 < self.rmsprop_alpha < 1, "momentum must be in [0, 1), rmsprop_alpha in (0, 1)")
         _require(self.gradient_clip > 0, "gradient_clip must be positive")
+        _require(self.optimizer in ("rmsprop", "graves"), "optimizer must be 'rmsprop' or 'graves'")
 
 
 # Graves et al. 2014 Table 2: RMSProp learning rate 1e-4 (3e-5 for priority sort).

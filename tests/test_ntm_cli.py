@@ -118,6 +118,22 @@ def test_cli_train_sequences_default_per_task(tmp_path, monkeypatch):
     assert {task: count for task, flags, count in cases if not flags} == DEFAULT_SEQUENCES
 
 
+def test_cli_train_optimizer_takes_effect(cli_run, tmp_path):
+    # --optimizer graves trains with Graves 2013's RMSProp (another trajectory), is saved and reloads;
+    # a folder saved before the setting existed loads as torch's RMSprop, what it trained with
+    out = tmp_path / "graves"
+    assert_ok(invoke("train", "--reader", "ntm", "--task", "copy", "--out", out, "--sequences", 64, "--eval-every", 32,
+                     "--batch-size", 16, "--optimizer", "graves", *SMALL_MEMORY))
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["optimizer"] == "graves"
+    assert config["info"]["curve"] != json.loads((cli_run[0] / "config.json").read_text())["info"]["curve"]
+    assert load_ntm(out)[0].config.optimizer == "graves"
+    old = json.loads((cli_run[0] / "config.json").read_text())
+    del old["model"]["optimizer"]
+    (cli_run[0] / "config.json").write_text(json.dumps(old))
+    assert load_ntm(cli_run[0])[0].config.optimizer == "rmsprop"
+
+
 def test_cli_train_decay_every_counts_sequences(tmp_path):
     # --decay-every is in sequences for the NTM; the curve records the rate of every evaluation
     out = tmp_path / "decay"
@@ -189,6 +205,8 @@ def test_cli_plot(cli_run, tmp_path):
     (["train", "--train-file", TINY_TRAIN, "--valid-sizes", "8-10", "--out", "x"], "--valid-sizes applies to --reader ntm only"),
     (["train", "--train-file", TINY_TRAIN, "--controller", "lstm", "--out", "x"], "--controller applies to --reader ntm only"),
     (["train", "--train-file", TINY_TRAIN, "--sequences", "10", "--out", "x"], "--sequences applies to --reader ntm only"),
+    (["train", "--train-file", TINY_TRAIN, "--optimizer", "graves", "--out", "x"], "--optimizer applies to --reader ntm only"),
+    (["train", "--reader", "ntm", "--task", "copy", "--optimizer", "adam", "--out", "x"], "optimizer must be 'rmsprop' or 'graves'"),
 ])
 def test_cli_errors(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

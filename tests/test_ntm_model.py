@@ -4,13 +4,14 @@ of heads, both controllers, finite gradients at the extremes, overfitting, seedi
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
 
 from memqa.config import NTMConfig
 from memqa.errors import ConfigError
-from memqa.models.ntm import NTMSequenceModel
+from memqa.models.ntm import GravesRMSProp, NTMSequenceModel
 from memqa.nn.ntm import INITIAL_FOCUS, NTMCell, NTMState
 from memqa.tasks.algorithmic import CopyTask, sequence_scores
 
@@ -143,3 +144,57 @@ def test_config_rejects_bad_values():
         tiny_config(read_heads=0)
     with pytest.raises(ConfigError, match="shift_range"):
         tiny_config(shift_range=8)
+    with pytest.raises(ConfigError, match="optimizer"):
+        tiny_config(optimizer="adam")
+
+
+def test_graves_rmsprop_follows_eqs_38_to_41():
+    # Graves 2013 eqs. 38-41 by hand for one weight, gradients 2 then -1:
+    # n = .95 n + .05 ε², g = .95 g + .05 ε, Δ = .9 Δ - lr ε / sqrt(n - g² + 1e-4), w += Δ
+    weight = torch.nn.Parameter(torch.tensor([1.0]))
+    optimizer = GravesRMSProp([weight], lr=0.1)
+    n, g, delta, expected = 0.0, 0.0, 0.0, 1.0
+    for grad in (2.0, -1.0):
+        weight.grad = torch.tensor([grad])
+        optimizer.step()
+        n, g = 0.95 * n + 0.05 * grad**2, 0.95 * g + 0.05 * grad
+        delta = 0.9 * delta - 0.1 * grad / math.sqrt(n - g**2 + 1e-4)
+        expected += delta
+        assert weight.item() == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(1 - 0.2 / math.sqrt(0.1901) * 1.9 + 0.1 / math.sqrt(0.237975 + 1e-4))
+    # centred: a constant gradient has no variance, so the step grows to lr·ε/sqrt(1e-4), not torch's lr
+    weight = torch.nn.Parameter(torch.tensor([0.0]))
+    optimizer = GravesRMSProp([weight], lr=1e-3, momentum=0.0)
+    for _ in range(200):
+        weight.grad = torch.tensor([1.0])
+        before = weight.item()
+        optimizer.step()
+    assert before - weight.item() == pytest.approx(1e-3 / math.sqrt(0.95**200 * (1 - 0.95**200) + 1e-4), rel=1e-3)  # float32 n - g²
+
+
+def test_graves_rmsprop_state_round_trips():
+    torch.manual_seed(0)
+    model = NTMSequenceModel(tiny_config(optimizer="graves"))
+    optimizer = model.make_optimizer(1e-3)
+    assert isinstance(optimizer, GravesRMSProp)
+    grads = [[torch.randn_like(p) for p in model.parameters()] for _ in range(3)]
+
+    def step(opt, params, grad):
+        for p, g in zip(params, grad):
+            p.grad = g.clone()
+        opt.step()
+
+    copy = NTMSequenceModel(tiny_config(optimizer="graves"))
+    copy.load_state_dict(model.state_dict())
+    for grad in grads[:2]:
+        step(optimizer, list(model.parameters()), grad)
+    saved = optimizer.state_dict()
+    restored = copy.make_optimizer(5.0)  # the saved rate wins
+    copy.load_state_dict(model.state_dict())
+    restored.load_state_dict(saved)
+    assert restored.param_groups[0]["lr"] == 1e-3
+    step(optimizer, list(model.parameters()), grads[2])
+    step(restored, list(copy.parameters()), grads[2])
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), copy.parameters()))
+    with pytest.raises(ValueError, match="not GravesRMSProp"):
+        restored.load_state_dict(torch.optim.RMSprop(model.parameters()).state_dict())

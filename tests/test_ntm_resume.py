@@ -72,6 +72,20 @@ def test_stopped_then_resumed_ntm_is_bit_identical(uninterrupted, tmp_path, coun
     assert seconds == sorted(seconds)  # the wall-time axis goes on from where it stopped
 
 
+def test_a_stopped_ntm_run_with_graves_rmsprop_resumes_bit_identical(tmp_path):
+    # the optimiser's state (n, g, Δ of eqs. 38-41) is saved with the run and picked up where it stopped
+    def request(out):
+        base = two_seed_request(out)
+        return dataclasses.replace(base, model_config=dataclasses.replace(base.model_config, optimizer="graves"))
+
+    reference = train_ntm(request(tmp_path / "reference"))
+    out = tmp_path / "run"
+    train_ntm(request(out), on_point=stop_at_point(3))
+    resumed = resume_ntm(out)
+    assert without_seconds(resumed.curve) == without_seconds(reference.curve)
+    assert (out / "model.safetensors").read_bytes() == (reference.path / "model.safetensors").read_bytes()
+
+
 def test_a_finished_ntm_run_has_nothing_to_resume(uninterrupted):
     with pytest.raises(CheckpointError, match="no training run to resume"):
         resume_ntm(uninterrupted.path)
@@ -139,6 +153,7 @@ def test_sigkill_mid_ntm_training_then_resume_is_bit_identical(cli_reference, tm
     (["--heads", "2"], "--heads 2 contradicts"),
     (["--valid-sizes", "5-6"], "--valid-sizes 5-6 contradicts"),
     (["--decay-every", "64"], "--decay-every 64 contradicts"),
+    (["--optimizer", "graves"], "--optimizer graves contradicts"),
     (["--hops", "2"], "--hops cannot be given with --resume"),
 ])
 def test_ntm_flags_that_contradict_the_saved_run_are_refused(tmp_path, monkeypatch, flags, fragment):

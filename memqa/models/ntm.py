@@ -10,7 +10,7 @@ no vocab.json and answers no bAbI questions (the bAbI NTM reader is a separate m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -19,7 +19,7 @@ from memqa.config import NTMConfig, TrainConfig
 from memqa.data.babi import Example
 from memqa.data.vocab import Vocab
 from memqa.errors import ConfigError
-from memqa.models.base import ReaderModel
+from memqa.models.base import Optimizer, ReaderModel
 from memqa.nn.ntm import NTMCell, NTMState
 from memqa.tasks.algorithmic import SequenceBatch, sequence_loss, sequence_scores
 
@@ -82,11 +82,71 @@ class NTMSequenceModel(ReaderModel):
         """Sequences with no bit error: the accuracy by which the trainer keeps the best weights."""
         return int((sequence_scores(output.logits, batch.targets).bit_errors == 0).sum())
 
-    def make_optimizer(self, learning_rate: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-        """RMSProp with momentum 0.9 (§4; Graves 2013 eqs. 38-41: decay ℵ = 0.95)."""
+    def make_optimizer(self, learning_rate: float, weight_decay: float = 0.0) -> Optimizer:
+        """RMSProp with momentum 0.9 (§4; Graves 2013 eqs. 38-41: decay ℵ = 0.95): torch's, or with
+        config.optimizer = "graves" the centred form of Graves 2013 (GravesRMSProp)."""
+        if self.config.optimizer == "graves":
+            return GravesRMSProp(self.parameters(), lr=learning_rate, alpha=self.config.rmsprop_alpha,
+                                 momentum=self.config.momentum, weight_decay=weight_decay)
         return torch.optim.RMSprop(self.parameters(), lr=learning_rate, alpha=self.config.rmsprop_alpha,
                                    momentum=self.config.momentum, weight_decay=weight_decay)
 
     def clip_gradients(self, train: TrainConfig) -> None:
         """Every gradient element clipped to (-10, 10) (§4); train.max_grad_norm is not used."""
         torch.nn.utils.clip_grad_value_(self.parameters(), self.config.gradient_clip)
+
+
+class GravesRMSProp:
+    """RMSProp as Graves 2013 (Generating Sequences With RNNs, eqs. 38-41) defines it, the form the
+    NTM paper cites (§4). For each weight w with gradient ε:
+
+        n ← ℵ n + (1 - ℵ) ε²                 (38)
+        g ← ℵ g + (1 - ℵ) ε                  (39)
+        Δ ← ℶ Δ - ℷ ε / sqrt(n - g² + ℸ)     (40)
+        w ← w + Δ                            (41)
+
+    with ℵ = alpha (0.95), ℶ = momentum (0.9), ℷ = lr and ℸ = epsilon (1e-4). Unlike torch.optim.RMSprop's
+    default, the variance is centred (n - g²) and ℸ sits under the root: a weight whose gradient is tiny
+    moves by at most ℷ ε / sqrt(ℸ). Keeps the Optimizer protocol of memqa.models.base."""
+
+    def __init__(self, params, lr: float, alpha: float = 0.95, momentum: float = 0.9, epsilon: float = 1e-4,
+                 weight_decay: float = 0.0):
+        self.param_groups = [{"params": list(params), "lr": lr, "alpha": alpha, "momentum": momentum,
+                              "epsilon": epsilon, "weight_decay": weight_decay}]
+        self.state: dict[int, dict[str, Tensor]] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self.param_groups[0]["params"]:
+            param.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group = self.param_groups[0]
+        alpha, momentum = group["alpha"], group["momentum"]
+        for index, param in enumerate(group["params"]):
+            if param.grad is None:
+                continue
+            grad = param.grad.add(param, alpha=group["weight_decay"]) if group["weight_decay"] else param.grad
+            if index not in self.state:
+                self.state[index] = {name: torch.zeros_like(param) for name in ("square_avg", "grad_avg", "delta")}
+            state = self.state[index]
+            state["square_avg"].mul_(alpha).addcmul_(grad, grad, value=1 - alpha)  # n (38)
+            state["grad_avg"].mul_(alpha).add_(grad, alpha=1 - alpha)  # g (39)
+            scale = (state["square_avg"] - state["grad_avg"].square() + group["epsilon"]).sqrt()
+            state["delta"].mul_(momentum).addcdiv_(grad, scale, value=-group["lr"])  # Δ (40)
+            param.add_(state["delta"])  # (41)
+
+    def state_dict(self) -> dict[str, Any]:
+        group = self.param_groups[0]
+        return {"state": {index: dict(values) for index, values in self.state.items()},
+                "param_groups": [{**{k: v for k, v in group.items() if k != "params"},
+                                  "params": list(range(len(group["params"])))}]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        (group,) = state_dict["param_groups"]
+        params = self.param_groups[0]["params"]
+        if len(group["params"]) != len(params) or "epsilon" not in group:
+            raise ValueError("the saved optimizer state is not GravesRMSProp over these parameters")
+        self.param_groups[0].update({k: v for k, v in group.items() if k != "params"})
+        self.state = {int(index): {name: value.clone() for name, value in values.items()}
+                      for index, values in state_dict["state"].items()}
