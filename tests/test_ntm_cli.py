@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -128,10 +129,12 @@ def test_cli_train_optimizer_takes_effect(cli_run, tmp_path):
     assert config["model"]["optimizer"] == "graves"
     assert config["info"]["curve"] != json.loads((cli_run[0] / "config.json").read_text())["info"]["curve"]
     assert load_ntm(out)[0].config.optimizer == "graves"
-    old = json.loads((cli_run[0] / "config.json").read_text())
+    saved_before = tmp_path / "saved-before"
+    shutil.copytree(cli_run[0], saved_before)
+    old = json.loads((saved_before / "config.json").read_text())
     del old["model"]["optimizer"]
-    (cli_run[0] / "config.json").write_text(json.dumps(old))
-    assert load_ntm(cli_run[0])[0].config.optimizer == "rmsprop"
+    (saved_before / "config.json").write_text(json.dumps(old))
+    assert load_ntm(saved_before)[0].config.optimizer == "rmsprop"
 
 
 def test_cli_train_decay_every_counts_sequences(tmp_path):

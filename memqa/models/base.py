@@ -50,7 +50,22 @@ class Optimizer(Protocol):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
 
 
-class PlainSGD:
+class OneGroupOptimizer:
+    """What memqa's own optimisers share: one parameter group, gradients dropped by zero_grad, and weight
+    decay added to the gradient (as torch.optim does) before the update rule of the subclass."""
+
+    param_groups: list[dict[str, Any]]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self.param_groups[0]["params"]:
+            param.grad = None
+
+    @staticmethod
+    def decayed_gradient(param: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+        return param.grad.add(param, alpha=group["weight_decay"]) if group["weight_decay"] else param.grad
+
+
+class PlainSGD(OneGroupOptimizer):
     """Stochastic gradient descent as the paper runs it (Sukhbaatar et al. 2015 §4.2): w <- w - lr * grad,
     no momentum, weight decay only when asked for; the same arithmetic as torch.optim.SGD, and its state_dict layout
     (saved training states load either way). Not torch.optim: an optimiser from there imports
@@ -59,17 +74,12 @@ class PlainSGD:
     def __init__(self, params, lr: float, weight_decay: float = 0.0):
         self.param_groups = [{"params": list(params), "lr": lr, "weight_decay": weight_decay}]
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for param in self.param_groups[0]["params"]:
-            param.grad = None
-
     @torch.no_grad()
     def step(self) -> None:
         group = self.param_groups[0]
         for param in group["params"]:
             if param.grad is not None:
-                step = param.grad.add(param, alpha=group["weight_decay"]) if group["weight_decay"] else param.grad
-                param.add_(step, alpha=-group["lr"])
+                param.add_(self.decayed_gradient(param, group), alpha=-group["lr"])
 
     def state_dict(self) -> dict[str, Any]:
         group = self.param_groups[0]

@@ -19,7 +19,7 @@ from memqa.config import NTMConfig, TrainConfig
 from memqa.data.babi import Example
 from memqa.data.vocab import Vocab
 from memqa.errors import ConfigError
-from memqa.models.base import Optimizer, ReaderModel
+from memqa.models.base import OneGroupOptimizer, Optimizer, ReaderModel
 from memqa.nn.ntm import NTMCell, NTMState
 from memqa.tasks.algorithmic import SequenceBatch, sequence_loss, sequence_scores
 
@@ -96,7 +96,7 @@ class NTMSequenceModel(ReaderModel):
         torch.nn.utils.clip_grad_value_(self.parameters(), self.config.gradient_clip)
 
 
-class GravesRMSProp:
+class GravesRMSProp(OneGroupOptimizer):
     """RMSProp as Graves 2013 (Generating Sequences With RNNs, eqs. 38-41) defines it, the form the
     NTM paper cites (§4). For each weight w with gradient ε:
 
@@ -115,10 +115,6 @@ class GravesRMSProp:
                               "epsilon": epsilon, "weight_decay": weight_decay}]
         self.state: dict[int, dict[str, Tensor]] = {}
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for param in self.param_groups[0]["params"]:
-            param.grad = None
-
     @torch.no_grad()
     def step(self) -> None:
         group = self.param_groups[0]
@@ -126,7 +122,7 @@ class GravesRMSProp:
         for index, param in enumerate(group["params"]):
             if param.grad is None:
                 continue
-            grad = param.grad.add(param, alpha=group["weight_decay"]) if group["weight_decay"] else param.grad
+            grad = self.decayed_gradient(param, group)
             if index not in self.state:
                 self.state[index] = {name: torch.zeros_like(param) for name in ("square_avg", "grad_avg", "delta")}
             state = self.state[index]
