@@ -13,6 +13,7 @@ from memqa_cli.console import console, note
 from memqa_cli.options import invoked_command
 
 NTM_READER = "ntm"
+LSTM_READER = "lstm"  # the paper's LSTM baseline on the same tasks (Table 3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,7 @@ class NTMOptions:
     decay_factor: float | None = None  # None: 0.5 when decay_every is given
     weight_decay: float | None = None
     optimizer: str | None = None  # "rmsprop" or "graves" (None: NTMConfig's default)
+    reader: str = NTM_READER  # or LSTM_READER
 
 
 def train_ntm_command(options: NTMOptions) -> None:
@@ -46,12 +48,20 @@ def train_ntm_command(options: NTMOptions) -> None:
     from memqa.tasks.algorithmic import TASKS
 
     if options.task not in TASKS:
-        raise ConfigError(f"--reader ntm needs --task {' | '.join(TASKS)} (got {options.task!r})")
+        raise ConfigError(f"--reader {options.reader} needs --task {' | '.join(TASKS)} (got {options.task!r})")
     task, model, train = default_configs(options.task, options.sequences, options.eval_every,
-                                         batch_size=options.batch_size or BATCH_SIZE)
-    heads = {} if options.heads is None else {"read_heads": options.heads, "write_heads": options.heads}
-    model = _replace(model, controller=options.controller, controller_size=options.controller_size,
-                     memory_rows=options.memory_rows, optimizer=options.optimizer, **heads)
+                                         batch_size=options.batch_size or BATCH_SIZE, reader=options.reader)
+    if options.reader == LSTM_READER:
+        given = [flag for flag, value in (("--controller", options.controller), ("--heads", options.heads),
+                                          ("--memory-size", options.memory_rows)) if value is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to --reader lstm, "
+                              "the LSTM baseline without memory (its size is --controller-size)")
+        model = _replace(model, hidden_size=options.controller_size, optimizer=options.optimizer)
+    else:
+        heads = {} if options.heads is None else {"read_heads": options.heads, "write_heads": options.heads}
+        model = _replace(model, controller=options.controller, controller_size=options.controller_size,
+                         memory_rows=options.memory_rows, optimizer=options.optimizer, **heads)
     train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed,
                      weight_decay=options.weight_decay, **_decay(options))
     request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
@@ -89,11 +99,11 @@ def parse_size_range(spec: str) -> tuple[int, int]:
 
 def run_ntm_command(request, resume: bool = False) -> None:
     """Train (or, with resume, go on with) an NTM run under a progress bar, then report."""
-    from memqa.ntm_pipeline import train_ntm
+    from memqa.ntm_pipeline import sequence_reader, train_ntm
 
     eval_every = request.eval_every
     with _progress() as progress:
-        bar = progress.add_task(f"ntm {request.task.name}", total=request.train_config.epochs * eval_every,
+        bar = progress.add_task(f"{sequence_reader(request.model_config)} {request.task.name}", total=request.train_config.epochs * eval_every,
                                 cost=0.0, errors=0.0)
         seen: list[int] = []
 
@@ -123,7 +133,7 @@ def _report(trained) -> None:
         note("stopped before the first evaluation; nothing was saved")
         return
     result, info_point = trained.result, trained.curve[trained.result.best_epoch - 1]
-    table = Table(title="trained NTM")
+    table = Table(title=f"trained {trained.result.model.label}")
     for column in ("best at (sequences)", "valid cost (bits/seq)", "bit errors/seq", "perfect %", "seconds", "saved to"):
         table.add_column(column, justify="left" if column == "saved to" else "right")
     table.add_row(str(info_point["sequences"]), f"{info_point['valid_cost_bits']:.3f}",
@@ -140,13 +150,16 @@ def _report(trained) -> None:
 
 
 def is_ntm_folder(path: Path) -> bool:
-    """Does `path` hold an NTM trained on an algorithmic task? (Read from config.json alone.)"""
+    """Does `path` hold an NTM (or its LSTM baseline) trained on an algorithmic task? (Read from config.json.)"""
     import json
 
     try:
-        return json.loads((path / "config.json").read_text(encoding="utf-8")).get("reader") == "ntm-sequence"
+        kind = json.loads((path / "config.json").read_text(encoding="utf-8")).get("reader")
     except (OSError, ValueError, AttributeError):
         return False
+    from memqa.ntm_pipeline import SEQUENCE_MODELS
+
+    return kind in {model.kind for model in SEQUENCE_MODELS.values()}
 
 
 def evaluate_ntm_command(path: Path, lengths: str | None, repeats: int | None, sequences: int, format: str,
@@ -167,7 +180,7 @@ def evaluate_ntm_command(path: Path, lengths: str | None, repeats: int | None, s
         else:
             print(text(task, scores))
         return
-    table = Table(title=f"NTM {task.name}: {sequences} test sequences per {task.size_name}")
+    table = Table(title=f"{model.label} {task.name}: {sequences} test sequences per {task.size_name}")
     for column in (task.size_name, "repeats", "cost (bits/seq)", "bit errors/seq", "perfect %"):
         table.add_column(column, justify="right")
     for s in scores:

@@ -65,7 +65,7 @@ def _task_range(spec: str) -> list[int]:
 # The same for an NTM run (memqa.ntm_pipeline.NTMTrainRequest).
 _SAVED_NTM: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "out": (_path_setting("out"), _path),
-    "reader": (lambda request: "ntm", lambda value: value),
+    "reader": (lambda request: _sequence_reader(request.model_config), lambda value: value),
     "task": (_setting("task", "name"), lambda value: value),
     "sequences": (lambda request: request.train_config.epochs * request.eval_every, lambda value: value),
     "eval_every": (_setting("eval_every"), lambda value: value),
@@ -73,11 +73,19 @@ _SAVED_NTM: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     **{name: (_setting("train_config", name), lambda value: value)
        for name in ("batch_size", "learning_rate", "decay_factor", "weight_decay", "repeats", "seed")},
     "decay_every": (lambda request: request.train_config.decay_every * request.eval_every, lambda value: value),
-    **{name: (_setting("model_config", name), lambda value: value) for name in ("controller", "controller_size", "optimizer")},
+    **{name: (_setting("model_config", name), lambda value: value) for name in ("controller", "optimizer")},
+    "controller_size": (lambda request: getattr(request.model_config, "controller_size",
+                                                getattr(request.model_config, "hidden_size", _ABSENT)), lambda value: value),
     "heads": (_setting("model_config", "read_heads"), lambda value: value),
     "memory_size": (_setting("model_config", "memory_rows"), lambda value: value),
     "valid_sizes": (_setting("valid_sizes"), _parse_sizes),
 }
+
+
+def _sequence_reader(config: Any) -> str:
+    from memqa.ntm_pipeline import sequence_reader
+
+    return sequence_reader(config)
 
 
 def resumed_request(context: typer.Context, run_dir: Path):

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from memqa_cli.console import console, guarded, note
 from memqa_cli.download import ensure_data_dir
-from memqa_cli.ntm import NTM_READER, NTMOptions, run_ntm_command, train_ntm_command
+from memqa_cli.ntm import LSTM_READER, NTM_READER, NTMOptions, run_ntm_command, train_ntm_command
 from memqa_cli.resume import flag_name, given, resumed_request
 from memqa_cli.options import DataDir, DataSet, Device, Tasks, Threads, invoked_command
 
@@ -51,7 +51,7 @@ def _stopping_on_sigterm(command):
 def train(
     context: typer.Context,
     out: Annotated[Optional[Path], _Opt("--out", help="Folder for the reader (per-task readers go in OUT/task<N>/).", show_default=False)] = None,
-    reader: Annotated[str, _Opt("--reader", help="Reader kind: memn2n, memnn (needs supporting facts), or ntm for the NTM's algorithmic tasks.")] = "memn2n",
+    reader: Annotated[str, _Opt("--reader", help="Reader kind: memn2n, memnn (needs supporting facts), or ntm for the NTM's algorithmic tasks (lstm: the paper's LSTM baseline on them).")] = "memn2n",
     task: Annotated[Optional[str], _Opt("--task", show_default=False, help=(
         "One bAbI task, 1-20; with --reader ntm: copy, repeat-copy, associative-recall or priority-sort."))] = None,
     tasks: Tasks = None,
@@ -94,7 +94,7 @@ def train(
     sequences: Annotated[Optional[int], _Opt("--sequences", help="NTM: training sequences in all [copy 30000; repeat-copy, associative-recall 100000; priority-sort 200000].", show_default=False)] = None,
     eval_every: Annotated[int, _Opt("--eval-every", help="NTM: sequences between evaluations (the best is kept).")] = 1000,
     controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm or feedforward (default lstm; associative-recall: feedforward).", show_default=False)] = None,
-    controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100; associative-recall 256].", show_default=False)] = None,
+    controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100; associative-recall 256]; lstm: units per layer [Table 3: 256; repeat-copy 512; priority-sort 128].", show_default=False)] = None,
     heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; associative-recall 4; priority-sort 5].", show_default=False)] = None,
     optimizer: Annotated[Optional[str], _Opt("--optimizer", help="NTM: rmsprop (torch's RMSprop) or graves (Graves 2013 eqs. 38-41, centred) [rmsprop].", show_default=False)] = None,
     valid_sizes: Annotated[Optional[str], _Opt("--valid-sizes", metavar="LOW-HIGH", help="NTM: sizes of the validation sequences that choose the kept weights, e.g. 8-10 [the training sizes].", show_default=False)] = None,
@@ -121,13 +121,13 @@ def train(
         return
     if out is None:
         raise ConfigError("--out is missing: give the folder for the reader (or --resume RUN_DIR to continue a run)")
-    if reader == NTM_READER:
+    if reader in (NTM_READER, LSTM_READER):
         if tasks or joint or train_file or test_file or valid_fraction is not None:
-            raise ConfigError("--reader ntm trains on one algorithmic --task; --tasks, --joint, --valid-fraction "
+            raise ConfigError(f"--reader {reader} trains on one algorithmic --task; --tasks, --joint, --valid-fraction "
                               "and the bAbI files do not apply")
         train_ntm_command(NTMOptions(out, task, sequences, eval_every, batch_size, learning_rate, controller,
                                      controller_size, heads, memory_size, repeats, seed, device, valid_sizes,
-                                     decay_every, decay_factor, weight_decay, optimizer))
+                                     decay_every, decay_factor, weight_decay, optimizer, reader))
         return
     for name in NTM_ONLY:
         if given(context, name):

@@ -192,9 +192,35 @@ class NTMConfig:
         _require(self.controller in ("lstm", "feedforward"), "controller must be 'lstm' or 'feedforward'")
         _require(0 <= self.shift_range < self.memory_rows, "shift_range must be in [0, memory_rows)")
         _require(self.memory_init >= 0, "memory_init must be >= 0")
-        _require(0 <= self.momentum < 1 and 0 < self.rmsprop_alpha < 1, "momentum must be in [0, 1), rmsprop_alpha in (0, 1)")
-        _require(self.gradient_clip > 0, "gradient_clip must be positive")
-        _require(self.optimizer in ("rmsprop", "graves"), "optimizer must be 'rmsprop' or 'graves'")
+        _check_rmsprop(self)
+
+
+@dataclass(frozen=True)
+class LSTMBaselineConfig:
+    """The paper's baseline for the algorithmic tasks (Graves et al. 2014 Table 3): a stack of LSTM layers
+    with no memory, reading one input vector and emitting one output vector per step, trained as the NTM is
+    (RMSProp with momentum, element-wise clipping). Defaults: the copy task's network, 3 x 256."""
+
+    input_size: int = 9
+    output_size: int = 8
+    hidden_size: int = 256  # Table 3: copy and associative recall 3 x 256, repeat copy 3 x 512, priority sort 3 x 128
+    layers: int = 3  # §4: "every LSTM baseline has 3 stacked hidden layers"
+    momentum: float = 0.9
+    rmsprop_alpha: float = 0.95
+    optimizer: NTMOptimizer = "rmsprop"
+    gradient_clip: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "output_size", "hidden_size", "layers"):
+            _require(getattr(self, name) >= 1, f"{name} must be at least 1")
+        _check_rmsprop(self)
+
+
+def _check_rmsprop(config: NTMConfig | LSTMBaselineConfig) -> None:
+    """The training fields the NTM and its LSTM baseline share (§4: RMSProp with momentum, clipping)."""
+    _require(0 <= config.momentum < 1 and 0 < config.rmsprop_alpha < 1, "momentum must be in [0, 1), rmsprop_alpha in (0, 1)")
+    _require(config.gradient_clip > 0, "gradient_clip must be positive")
+    _require(config.optimizer in ("rmsprop", "graves"), "optimizer must be 'rmsprop' or 'graves'")
 
 
 # Graves et al. 2014 Table 2: RMSProp learning rate 1e-4 (3e-5 for priority sort).

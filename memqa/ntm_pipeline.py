@@ -26,9 +26,10 @@ from pathlib import Path
 import torch
 
 from memqa.checkpoint import check_save_target, load_reader_files, save_reader
-from memqa.config import NTM_LEARNING_RATE, NTMConfig, TrainConfig, from_dict, to_dict, train_config_from_dict
+from memqa.config import (NTM_LEARNING_RATE, LSTMBaselineConfig, NTMConfig, TrainConfig, from_dict, to_dict,
+                          train_config_from_dict)
 from memqa.errors import CheckpointError, ConfigError
-from memqa.models.ntm import NTMSequenceModel, NTMTrace
+from memqa.models.ntm import BitSequenceModel, LSTMSequenceModel, NTMSequenceModel, NTMTrace
 from memqa.tasks.algorithmic import (FixedSequences, SequenceBatch, Task, TaskStream, make_task, sequence_scores,
                                      task_from_dict)
 from memqa.resume import (StateStore, end_run, has_saved_epochs, read_json, read_request, start_run,
@@ -44,6 +45,16 @@ PAPER_SETTINGS = {
     "associative-recall": dict(controller="feedforward", heads=4, layers=1, units=256, learning_rate=NTM_LEARNING_RATE),
     "priority-sort": dict(controller="lstm", heads=5, layers=2, units=100, learning_rate=3e-5),
 }
+# Graves et al. 2014 Table 3, the LSTM baseline of 3 stacked layers: units per layer, learning rate.
+BASELINE_SETTINGS = {
+    "copy": dict(units=256, learning_rate=3e-5),
+    "repeat-copy": dict(units=512, learning_rate=3e-5),
+    "associative-recall": dict(units=256, learning_rate=1e-4),
+    "priority-sort": dict(units=128, learning_rate=3e-5),
+}
+# The readers of the algorithmic tasks: `memqa train --reader ntm` and `--reader lstm` (the baseline).
+SEQUENCE_MODELS: dict[str, type[BitSequenceModel]] = {"ntm": NTMSequenceModel, "lstm": LSTMSequenceModel}
+SequenceModelConfig = NTMConfig | LSTMBaselineConfig
 # The paper trains one sequence at a time; memqa trains batches of 8 with a 3x larger step: copy then
 # learns in about 5k sequences and generalises to length 120, where batch 16 at 10x learned a solution
 # that fails beyond length 20 (docs/ntm.md). `memqa train --lr 1e-4` gives the paper's rate.
@@ -63,7 +74,7 @@ TEST_SEED = 2_000_003  # generalisation test sequences, never seen in training
 class NTMTrainRequest:
     out: Path
     task: Task
-    model_config: NTMConfig
+    model_config: SequenceModelConfig  # NTMConfig, or LSTMBaselineConfig for the LSTM baseline
     train_config: TrainConfig  # epochs = evaluations; each covers `eval_every` training sequences
     eval_every: int = EVAL_EVERY
     device: str = "cpu"
@@ -99,15 +110,22 @@ class SizeScore:
 
 
 def default_configs(task_name: str, sequences: int | None = None, eval_every: int = EVAL_EVERY, *,
-                    batch_size: int = BATCH_SIZE) -> tuple[Task, NTMConfig, TrainConfig]:
-    """The task, the paper's model for it (PAPER_SETTINGS) and a schedule of `sequences` training sequences
-    (None: the task's DEFAULT_SEQUENCES)."""
+                    batch_size: int = BATCH_SIZE, reader: str = "ntm") -> tuple[Task, SequenceModelConfig, TrainConfig]:
+    """The task, the paper's model for it (reader "ntm": PAPER_SETTINGS; "lstm": the baseline,
+    BASELINE_SETTINGS) and a schedule of `sequences` training sequences (None: the task's DEFAULT_SEQUENCES)."""
+    if reader not in SEQUENCE_MODELS:
+        raise ConfigError(f"unknown reader {reader!r} for the algorithmic tasks; choose {' or '.join(SEQUENCE_MODELS)}")
     task = make_task(task_name)
     sequences = DEFAULT_SEQUENCES[task_name] if sequences is None else sequences
-    paper = PAPER_SETTINGS[task_name]
-    model = NTMConfig(input_size=task.input_size, output_size=task.output_size, controller=paper["controller"],
-                      read_heads=paper["heads"], write_heads=paper["heads"], controller_size=paper["units"],
-                      controller_layers=paper["layers"])
+    model: SequenceModelConfig
+    if reader == "lstm":
+        paper = BASELINE_SETTINGS[task_name]
+        model = LSTMBaselineConfig(input_size=task.input_size, output_size=task.output_size, hidden_size=paper["units"])
+    else:
+        paper = PAPER_SETTINGS[task_name]
+        model = NTMConfig(input_size=task.input_size, output_size=task.output_size, controller=paper["controller"],
+                          read_heads=paper["heads"], write_heads=paper["heads"], controller_size=paper["units"],
+                          controller_layers=paper["layers"])
     return task, model, schedule(sequences, eval_every, batch_size, paper["learning_rate"] * BATCH_LEARNING_RATE_FACTOR)
 
 
@@ -121,7 +139,7 @@ def schedule(sequences: int, eval_every: int, batch_size: int, learning_rate: fl
 
 
 @torch.no_grad()
-def score_batches(model: NTMSequenceModel, batches: Sequence[SequenceBatch],
+def score_batches(model: BitSequenceModel, batches: Sequence[SequenceBatch],
                   device: str = "cpu") -> tuple[float, float, float]:
     """(cost bits, bit errors, perfect fraction) per sequence over `batches`."""
     was_training = model.training
@@ -180,7 +198,7 @@ CURVE_FILE = "curve.json"
 
 def _train_once(request: NTMTrainRequest, seed: int, on_point, folder: Path) -> tuple[TrainResult, list[dict]]:
     torch.manual_seed(seed)
-    model = NTMSequenceModel(request.model_config)
+    model = SEQUENCE_MODELS[sequence_reader(request.model_config)](request.model_config)
     valid = FixedSequences.drawn(request.task, VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED, sizes=request.valid_sizes)
     curve = _read_curve(folder / CURVE_FILE)  # a resumed seed's points so far
     last_time = time.perf_counter()
@@ -219,9 +237,15 @@ def _read_curve(file: Path) -> list[dict]:
     return curve
 
 
+def sequence_reader(config: SequenceModelConfig) -> str:
+    """ "ntm" or "lstm": the --reader that trains a model of this config."""
+    return "lstm" if isinstance(config, LSTMBaselineConfig) else "ntm"
+
+
 def ntm_request_to_json(request: NTMTrainRequest) -> dict:
-    return {"reader": "ntm", "out": os.path.abspath(request.out), "task": request.task.to_dict(),
-            "model_config": to_dict(request.model_config), "train_config": to_dict(request.train_config),
+    # "reader" says the run is of an algorithmic task (memqa/resume.py); "model" which model it trains.
+    return {"reader": "ntm", "model": sequence_reader(request.model_config), "out": os.path.abspath(request.out),
+            "task": request.task.to_dict(), "model_config": to_dict(request.model_config), "train_config": to_dict(request.train_config),
             "eval_every": request.eval_every, "device": request.device,
             "valid_sizes": list(request.valid_sizes) if request.valid_sizes else None, "command": request.command}
 
@@ -235,12 +259,17 @@ def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
     """The NTM run request saved in run_dir (its out is run_dir, wherever the run was started)."""
     data, where = read_request(run_dir), f"{state_dir(run_dir) / 'request.json'}"
     expected = {"reader", "out", "task", "model_config", "train_config", "eval_every", "device"}
-    optional = {"valid_sizes", "command"}  # runs saved before --valid-sizes, or before the command was kept, lack them
+    # runs saved before --valid-sizes, before the command was kept or before the LSTM baseline lack these
+    optional = {"valid_sizes", "command", "model"}
     if not expected <= set(data) <= expected | optional:
         raise CheckpointError(f"{where}: expected keys {sorted(expected | optional)}, found {sorted(data)}")
+    model = data.get("model", "ntm")
+    if model not in SEQUENCE_MODELS:
+        raise CheckpointError(f"{where}: unknown model {model!r}; expected {' or '.join(SEQUENCE_MODELS)}")
     try:
         return NTMTrainRequest(Path(run_dir), task_from_dict(data["task"]),
-                               from_dict(NTMConfig, data["model_config"], where=f"{where}: model_config"),
+                               from_dict(SEQUENCE_MODELS[model].config_class, data["model_config"],
+                                         where=f"{where}: model_config"),
                                train_config_from_dict(data["train_config"], where=f"{where}: train_config"),
                                int(data["eval_every"]), str(data["device"]), _sizes(data.get("valid_sizes")),
                                str(data.get("command", "")))
@@ -281,15 +310,15 @@ def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> d
     }
 
 
-def load_ntm(path: str | os.PathLike, device: str = "cpu") -> tuple[NTMSequenceModel, Task, dict]:
-    """(model, its task, info) from a folder written by train_ntm."""
+def load_ntm(path: str | os.PathLike, device: str = "cpu") -> tuple[BitSequenceModel, Task, dict]:
+    """(model, its task, info) from a folder written by train_ntm: an NTM or the LSTM baseline."""
     model, _, info = load_reader_files(path, device)
-    if not isinstance(model, NTMSequenceModel) or not isinstance(info.get("task"), dict):
+    if not isinstance(model, BitSequenceModel) or not isinstance(info.get("task"), dict):
         raise CheckpointError(f"{path}: holds a {model.kind} reader, not an NTM trained on an algorithmic task")
     return model, task_from_dict(info["task"]), info
 
 
-def score_sizes(model: NTMSequenceModel, task: Task, sizes: Sequence[int], *, repeats: int | None = None,
+def score_sizes(model: BitSequenceModel, task: Task, sizes: Sequence[int], *, repeats: int | None = None,
                 sequences: int = 128, batch_size: int = 64, device: str = "cpu",
                 on_size: Callable[[SizeScore], None] | None = None) -> list[SizeScore]:
     """The paper's metrics at each test size, on `sequences` fresh sequences (seeded: TEST_SEED)."""
@@ -307,9 +336,11 @@ def score_sizes(model: NTMSequenceModel, task: Task, sizes: Sequence[int], *, re
 
 
 @torch.no_grad()
-def episode(model: NTMSequenceModel, task: Task, size: int, *, repeats: int | None = None, seed: int = TEST_SEED,
+def episode(model: BitSequenceModel, task: Task, size: int, *, repeats: int | None = None, seed: int = TEST_SEED,
             device: str = "cpu") -> tuple[SequenceBatch, NTMTrace]:
     """One test sequence of `size` and what the NTM did at each step (for the Figure 6 picture)."""
+    if not isinstance(model, NTMSequenceModel):
+        raise ConfigError(f"a {model.kind} reader has no memory to picture; give an NTM")
     options = {} if repeats is None else {"repeats": repeats}
     batch = task.sample(1, torch.Generator().manual_seed(seed), size=size, **options)
     model.eval()
@@ -340,11 +371,14 @@ def _sizes_title(info: dict, task: dict) -> str:
     return f"{task_from_dict(task).size_name} {sizes[0]}-{sizes[1]}; trained on {training[0]}-{training[1]}"
 
 
-def ntm_card(info: dict, model_config: NTMConfig) -> str:
-    """The README.md of a saved NTM."""
+def ntm_card(info: dict, model_config: SequenceModelConfig) -> str:
+    """The README.md of a saved NTM (or LSTM baseline)."""
     task, scores = info["task"], info.get("scores", {})
-    lines = [f"# memqa NTM: {task['name']}", "",
-             f"A Neural Turing Machine (Graves et al. 2014) trained on the {task['name']} task with memqa "
+    label = SEQUENCE_MODELS[sequence_reader(model_config)].label
+    what = ("The LSTM baseline of Graves et al. 2014 (Table 3)" if isinstance(model_config, LSTMBaselineConfig)
+            else "A Neural Turing Machine (Graves et al. 2014)")
+    lines = [f"# memqa {label}: {task['name']}", "",
+             f"{what} trained on the {task['name']} task with memqa "
              f"({info['sequences_run']} sequences, seed {info['seed']}; best at {info['best_sequences']}).", "",
              "```bash", "memqa evaluate <this folder> --lengths 20,40,80", "```", "",
              f"## Validation ({_sizes_title(info, task)})", "", "| cost (bits/seq) | bit errors/seq | perfect |", "|---:|---:|---:|",

@@ -136,9 +136,10 @@ def focused_rows(*weightings: torch.Tensor, threshold: float = 0.2, margin: int 
 def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, sizes: Sequence[int],
               repeats: int | None = None, sequences: int = 128, episode_size: int | None = None,
               device: str = "cpu") -> dict[str, Any]:
-    """The three pictures of NTM runs of one task (e.g. several seeds): PREFIX-learning.png,
-    PREFIX-generalisation.png and PREFIX-episode.png (the first run). Returns the files and the
-    generalisation scores (label -> SizeScores)."""
+    """The three pictures of NTM runs of one task (e.g. several seeds, or NTMs beside LSTM baselines):
+    PREFIX-learning.png, PREFIX-generalisation.png and PREFIX-episode.png (the first NTM run; none when
+    every run is an LSTM baseline). Returns the files and the generalisation scores (label -> SizeScores)."""
+    from memqa.models.ntm import NTMSequenceModel
     from memqa.ntm_pipeline import episode, load_ntm, score_sizes
 
     loaded = [(Path(path), *load_ntm(path, device)) for path in paths]
@@ -146,29 +147,35 @@ def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, 
     if len(tasks) != 1:
         raise ConfigError(f"plot runs of one task at a time; these are of {', '.join(sorted(tasks))}")
     task = loaded[0][2]
-    labels = [f"seed {info['seed']}" if len({i['seed'] for *_, i in loaded}) == len(loaded) else path.name
-              for path, _, _, info in loaded]
+    mixed = len({model.kind for _, model, _, _ in loaded}) > 1  # NTMs beside baselines: say which is which
+    labels = [(f"{model.label} " if mixed else "") + f"seed {info['seed']}"
+              if len({(m.kind, i['seed']) for _, m, _, i in loaded}) == len(loaded) else path.name
+              for path, model, _, info in loaded]
     prefix = Path(prefix)
     scores = {label: score_sizes(model, task, sizes, repeats=repeats, sequences=sequences, device=device)
               for label, (_, model, _, _) in zip(labels, loaded)}
     name = task.name + (f", {repeats} repeats" if repeats else "")
+    what = " and ".join(sorted({model.label for _, model, _, _ in loaded}, reverse=True))  # "NTM and LSTM baseline"
     files = [
         plot_learning_curves({label: info["curve"] for label, (*_, info) in zip(labels, loaded)},
-                             f"{prefix}-learning.png", f"NTM {task.name}: learning curves"),
+                             f"{prefix}-learning.png", f"{what} {task.name}: learning curves"),
         plot_generalisation(scores, f"{prefix}-generalisation.png", size_name=task.size_name,
-                            title=f"NTM {name}: generalisation", trained_up_to=task.training_sizes[1]),
+                            title=f"{what} {name}: generalisation", trained_up_to=task.training_sizes[1]),
     ]
-    size = episode_size or task.training_sizes[1]
-    batch, trace = episode(loaded[0][1], task, size, repeats=repeats, device=device)
+    ntms = [(label, model) for label, (_, model, _, _) in zip(labels, loaded) if isinstance(model, NTMSequenceModel)]
+    if not ntms:
+        return {"files": files, "scores": scores, "task": task}
+    (label, ntm), size = ntms[0], episode_size or task.training_sizes[1]
+    batch, trace = episode(ntm, task, size, repeats=repeats, device=device)
     writes, reads = trace.write_weightings[0], trace.read_weightings[0]  # (T, Hw, N), (T, Hr, N)
     write_head, read_head = most_focused_head(writes), most_focused_head(reads)
     files.append(plot_episode(batch.inputs[0], batch.targets[0], trace.output_logits[0], writes[:, write_head],
                               reads[:, read_head], f"{prefix}-episode.png",
-                              f"NTM {name}, {task.size_name} {size} ({labels[0]})", heads=(write_head, read_head)))
+                              f"NTM {name}, {task.size_name} {size} ({label})", heads=(write_head, read_head)))
     if task.name == "priority-sort":
         files.append(plot_priority_writes(batch.inputs[0, :size, task.bits], writes[:size, write_head],
                                           f"{prefix}-writes.png", f"NTM priority sort: where each vector is written "
-                                          f"(write head {write_head + 1}, {labels[0]})"))
+                                          f"(write head {write_head + 1}, {label})"))
     return {"files": files, "scores": scores, "task": task}
 
 

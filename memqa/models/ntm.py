@@ -10,12 +10,12 @@ no vocab.json and answers no bAbI questions (the bAbI NTM reader is a separate m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from memqa.config import NTMConfig, TrainConfig
+from memqa.config import LSTMBaselineConfig, NTMConfig, TrainConfig
 from memqa.data.babi import Example
 from memqa.data.vocab import Vocab
 from memqa.errors import ConfigError
@@ -40,15 +40,49 @@ class SequenceOutput(NamedTuple):
     trace: NTMTrace | None = None
 
 
-class NTMSequenceModel(ReaderModel):
-    kind = "ntm-sequence"
-    config_class = NTMConfig
+class BitSequenceModel(ReaderModel):
+    """What the models of the algorithmic tasks share: they read bit vectors, not words, and train with the
+    paper's objective (bits of cross-entropy), optimiser (RMSProp with momentum) and element-wise clipping (§4).
+    `config` is an NTMConfig or an LSTMBaselineConfig (momentum, rmsprop_alpha, optimizer, gradient_clip)."""
+
     uses_vocab = False
+    label: ClassVar[str]  # what tables and pictures call it: "NTM", "LSTM baseline"
+    config: NTMConfig | LSTMBaselineConfig
 
     @classmethod
     def check_training_data(cls, examples: Sequence[Example]) -> None:
         raise ConfigError(f"the {cls.kind} model learns the NTM's algorithmic tasks, not bAbI stories: "
                           "train it with --reader ntm --task copy (or repeat-copy, associative-recall, priority-sort)")
+
+    def forward(self, batch: SequenceBatch, trace: bool = False) -> SequenceOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def loss(self, batch: SequenceBatch, output: SequenceOutput) -> Tensor:
+        """Binary cross-entropy (nats) summed over bits, steps and the batch (§4)."""
+        return sequence_loss(output.logits, batch.targets)
+
+    def count_correct(self, batch: SequenceBatch, output: SequenceOutput) -> int:
+        """Sequences with no bit error: the accuracy by which the trainer keeps the best weights."""
+        return int((sequence_scores(output.logits, batch.targets).bit_errors == 0).sum())
+
+    def make_optimizer(self, learning_rate: float, weight_decay: float = 0.0) -> Optimizer:
+        """RMSProp with momentum 0.9 (§4; Graves 2013 eqs. 38-41: decay ℵ = 0.95): torch's, or with
+        config.optimizer = "graves" the centred form of Graves 2013 (GravesRMSProp)."""
+        if self.config.optimizer == "graves":
+            return GravesRMSProp(self.parameters(), lr=learning_rate, alpha=self.config.rmsprop_alpha,
+                                 momentum=self.config.momentum, weight_decay=weight_decay)
+        return torch.optim.RMSprop(self.parameters(), lr=learning_rate, alpha=self.config.rmsprop_alpha,
+                                   momentum=self.config.momentum, weight_decay=weight_decay)
+
+    def clip_gradients(self, train: TrainConfig) -> None:
+        """Every gradient element clipped to (-10, 10) (§4); train.max_grad_norm is not used."""
+        torch.nn.utils.clip_grad_value_(self.parameters(), self.config.gradient_clip)
+
+
+class NTMSequenceModel(BitSequenceModel):
+    kind = "ntm-sequence"
+    label = "NTM"
+    config_class = NTMConfig
 
     def __init__(self, config: NTMConfig, vocab: Vocab | None = None):
         super().__init__()
@@ -74,26 +108,34 @@ class NTMSequenceModel(ReaderModel):
         writes = torch.stack([s.write_weightings for s in states], dim=1)  # (B, T, Hw, N)
         return NTMTrace(all_logits, reads, writes)
 
-    def loss(self, batch: SequenceBatch, output: SequenceOutput) -> Tensor:
-        """Binary cross-entropy (nats) summed over bits, steps and the batch (§4)."""
-        return sequence_loss(output.logits, batch.targets)
 
-    def count_correct(self, batch: SequenceBatch, output: SequenceOutput) -> int:
-        """Sequences with no bit error: the accuracy by which the trainer keeps the best weights."""
-        return int((sequence_scores(output.logits, batch.targets).bit_errors == 0).sum())
+class LSTMSequenceModel(BitSequenceModel):
+    """The paper's LSTM baseline (§4, Table 3): `layers` stacked LSTM layers of `hidden_size` units and a
+    linear output layer, with no memory. Like the NTM it reads the whole input, one vector a step, and its
+    outputs of the last T_out steps are the answer; its initial state is learned ("reset to learned bias
+    values", §4). torch's LSTM layer: two bias vectors, no peepholes (the paper does not say which LSTM)."""
 
-    def make_optimizer(self, learning_rate: float, weight_decay: float = 0.0) -> Optimizer:
-        """RMSProp with momentum 0.9 (§4; Graves 2013 eqs. 38-41: decay ℵ = 0.95): torch's, or with
-        config.optimizer = "graves" the centred form of Graves 2013 (GravesRMSProp)."""
-        if self.config.optimizer == "graves":
-            return GravesRMSProp(self.parameters(), lr=learning_rate, alpha=self.config.rmsprop_alpha,
-                                 momentum=self.config.momentum, weight_decay=weight_decay)
-        return torch.optim.RMSprop(self.parameters(), lr=learning_rate, alpha=self.config.rmsprop_alpha,
-                                   momentum=self.config.momentum, weight_decay=weight_decay)
+    kind = "lstm-sequence"
+    label = "LSTM baseline"
+    config_class = LSTMBaselineConfig
 
-    def clip_gradients(self, train: TrainConfig) -> None:
-        """Every gradient element clipped to (-10, 10) (§4); train.max_grad_norm is not used."""
-        torch.nn.utils.clip_grad_value_(self.parameters(), self.config.gradient_clip)
+    def __init__(self, config: LSTMBaselineConfig, vocab: Vocab | None = None):
+        super().__init__()
+        self.config = config
+        self.lstm = nn.LSTM(config.input_size, config.hidden_size, num_layers=config.layers, batch_first=True)
+        self.output_layer = nn.Linear(config.hidden_size, config.output_size)
+        self.initial_hidden = nn.Parameter(torch.zeros(config.layers, 1, config.hidden_size))  # (L, 1, H)
+        self.initial_cell = nn.Parameter(torch.zeros(config.layers, 1, config.hidden_size))  # (L, 1, H)
+
+    def forward(self, batch: SequenceBatch, trace: bool = False) -> SequenceOutput:
+        """batch.inputs (B, T, I), batch.targets (B, T_out, O) -> logits (B, T_out, O)."""
+        if trace:
+            raise ConfigError("the LSTM baseline has no memory and no heads to picture; "
+                              "trace an NTM (--reader ntm) instead")
+        inputs, answer_steps = batch.inputs, batch.targets.shape[1]
+        start = tuple(s.expand(-1, inputs.shape[0], -1).contiguous() for s in (self.initial_hidden, self.initial_cell))
+        features, _ = self.lstm(inputs, start)  # (B, T, H)
+        return SequenceOutput(self.output_layer(features[:, -answer_steps:]))  # (B, T_out, O)
 
 
 class GravesRMSProp(OneGroupOptimizer):

@@ -7,10 +7,11 @@ from memqa.errors import ConfigError
 from memqa.models.base import ReaderModel
 from memqa.models.memnn import MemNN
 from memqa.models.memn2n import MemN2N
-from memqa.models.ntm import NTMSequenceModel
+from memqa.models.ntm import LSTMSequenceModel, NTMSequenceModel
 
 READERS: dict[str, type[ReaderModel]] = {MemNN.kind: MemNN, MemN2N.kind: MemN2N,
-                                        NTMSequenceModel.kind: NTMSequenceModel}  # the NTM on bit sequences
+                                        NTMSequenceModel.kind: NTMSequenceModel,  # the NTM on bit sequences
+                                        LSTMSequenceModel.kind: LSTMSequenceModel}  # and its LSTM baseline
 
 
 def reader_class(kind: str) -> type[ReaderModel]:
