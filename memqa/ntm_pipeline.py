@@ -239,14 +239,14 @@ def _read_curve(file: Path) -> list[dict]:
 
 def sequence_reader(config: SequenceModelConfig) -> str:
     """ "ntm" or "lstm": the --reader that trains a model of this config."""
-    return "lstm" if isinstance(config, LSTMBaselineConfig) else "ntm"
+    return next(name for name, model in SEQUENCE_MODELS.items() if isinstance(config, model.config_class))
 
 
 def ntm_request_to_json(request: NTMTrainRequest) -> dict:
     # "reader" says the run is of an algorithmic task (memqa/resume.py); "model" which model it trains.
     return {"reader": "ntm", "model": sequence_reader(request.model_config), "out": os.path.abspath(request.out),
-            "task": request.task.to_dict(), "model_config": to_dict(request.model_config), "train_config": to_dict(request.train_config),
-            "eval_every": request.eval_every, "device": request.device,
+            "task": request.task.to_dict(), "model_config": to_dict(request.model_config),
+            "train_config": to_dict(request.train_config), "eval_every": request.eval_every, "device": request.device,
             "valid_sizes": list(request.valid_sizes) if request.valid_sizes else None, "command": request.command}
 
 
