@@ -13,7 +13,7 @@ from memqa_cli.options import Device
 
 @guarded
 def plot(
-    runs: Annotated[list[Path], typer.Argument(help="NTM folders of one task (e.g. several seeds).")],
+    runs: Annotated[list[Path], typer.Argument(help="NTM or LSTM-baseline folders of one task (e.g. several seeds).")],
     out: Annotated[Path, typer.Option("--out", help="File prefix: writes OUT-learning.png, OUT-generalisation.png, "
                                       "OUT-episode.png.")],
     lengths: Annotated[Optional[str], typer.Option("--lengths", help="Test sizes, e.g. 10,20,40 [the task's].",
@@ -25,7 +25,7 @@ def plot(
                                                           help="Size of the sequence pictured [largest trained].")] = None,
     device: Device = "cpu",
 ) -> None:
-    """Draw NTM runs: memqa plot runs/ntm-copy-s0 runs/ntm-copy-s1 --out docs/img/copy"""
+    """Draw NTM runs (and LSTM baselines beside them): memqa plot runs/ntm-copy-s0 runs/lstm-copy-s0 --out docs/img/copy"""
     from memqa.ntm_pipeline import load_ntm
     from memqa.pipeline import resolve_device
     from memqa.plots import plot_runs

@@ -299,6 +299,7 @@ def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> d
         "eval_every": request.eval_every,
         "valid_sizes": list(request.valid_sizes or request.task.training_sizes),
         "seed": result.seed,
+        "parameters": sum(parameter.numel() for parameter in result.model.parameters()),
         "best_sequences": best.get("sequences", 0),
         "sequences_run": len(result.history) * request.eval_every,
         "stopped": result.stopped,
@@ -379,7 +380,8 @@ def ntm_card(info: dict, model_config: SequenceModelConfig) -> str:
             else "A Neural Turing Machine (Graves et al. 2014)")
     lines = [f"# memqa {label}: {task['name']}", "",
              f"{what} trained on the {task['name']} task with memqa "
-             f"({info['sequences_run']} sequences, seed {info['seed']}; best at {info['best_sequences']}).", "",
+             f"({info['sequences_run']} sequences, seed {info['seed']}; best at {info['best_sequences']})"
+             + (f"; {info['parameters']:,} parameters." if "parameters" in info else "."), "",
              "```bash", "memqa evaluate <this folder> --lengths 20,40,80", "```", "",
              f"## Validation ({_sizes_title(info, task)})", "", "| cost (bits/seq) | bit errors/seq | perfect |", "|---:|---:|---:|",
              f"| {scores.get('valid_cost_bits', math.nan):.3f} | {scores.get('valid_bit_errors', math.nan):.3f} | "

@@ -33,8 +33,13 @@ def test_defaults_are_table_3(task_name):
     assert (model.layers, model.hidden_size) == (3, units)
     assert (model.input_size, model.output_size) == (task.input_size, task.output_size)
     assert train.learning_rate == pytest.approx(rate * BATCH_LEARNING_RATE_FACTOR)  # memqa's batch of 8, as the NTM
-    lstm = LSTMSequenceModel(model).lstm
-    assert (lstm.num_layers, lstm.hidden_size) == (3, units)
+    baseline = LSTMSequenceModel(model)
+    assert (baseline.lstm.num_layers, baseline.lstm.hidden_size) == (3, units)
+    # By hand: 4 gates of the first layer read the input and its state, the others two states (torch
+    # keeps two biases a gate); then the linear output layer and the learned initial state of each layer.
+    inputs, outputs = task.input_size, task.output_size
+    gates = 4 * units * (inputs + units) + 8 * units + 2 * (4 * units * 2 * units + 8 * units)
+    assert sum(p.numel() for p in baseline.parameters()) == gates + units * outputs + outputs + 2 * 3 * units
 
 
 def test_unknown_reader_for_the_algorithmic_tasks():
@@ -92,7 +97,9 @@ def test_stopped_then_resumed_baseline_is_bit_identical(tmp_path, optimizer):
     assert same_weights(resumed.result.model, reference.result.model)
     model, task, info = load_ntm(out)
     assert isinstance(model, LSTMSequenceModel) and task.name == "copy" and info["sequences_run"] == 96
-    assert "# memqa LSTM baseline: copy" in (out / "README.md").read_text()
+    assert info["parameters"] == sum(p.numel() for p in model.parameters())
+    assert "# memqa LSTM baseline: copy" in (card := (out / "README.md").read_text())
+    assert f"{info['parameters']:,} parameters" in card
     with pytest.raises(ConfigError, match="no memory to picture"):
         episode(model, task, 3)
 
