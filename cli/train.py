@@ -131,7 +131,8 @@ def train(
         return
     for name in NTM_ONLY:
         if given(context, name):
-            raise ConfigError(f"{flag_name(context, name)} applies to --reader ntm only, not --reader {reader}")
+            readers = "ntm" if name in MEMORY_ONLY else "ntm or lstm (the algorithmic tasks)"
+            raise ConfigError(f"{flag_name(context, name)} applies to --reader {readers} only, not --reader {reader}")
     if train_file is None and test_file is not None:
         raise ConfigError("--test-file needs --train-file (official tasks are scored on their own test files)")
     if task is not None and tasks is not None:
@@ -186,6 +187,7 @@ def _train(request, workers: int, resume: bool = False) -> None:
 
 
 NTM_ONLY = ("sequences", "eval_every", "controller", "controller_size", "heads", "valid_sizes", "optimizer")  # train's parameters
+MEMORY_ONLY = ("controller", "heads")  # of those, the ones the LSTM baseline refuses too
 
 
 def _babi_task(task: str) -> int:

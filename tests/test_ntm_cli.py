@@ -205,10 +205,13 @@ def test_cli_plot(cli_run, tmp_path):
     (["train", "--reader", "ntm-sequence", "--train-file", TINY_TRAIN, "--out", "x"], "not bAbI stories"),
     (["train", "--reader", "ntm", "--task", "copy", "--valid-sizes", "8-x", "--out", "x"], "--valid-sizes must be LOW-HIGH"),
     (["train", "--reader", "ntm", "--task", "copy", "--valid-sizes", "9-8", "--out", "x"], "1 <= LOW <= HIGH"),
-    (["train", "--train-file", TINY_TRAIN, "--valid-sizes", "8-10", "--out", "x"], "--valid-sizes applies to --reader ntm only"),
+    (["train", "--train-file", TINY_TRAIN, "--valid-sizes", "8-10", "--out", "x"], "--valid-sizes applies to --reader ntm or lstm"),
     (["train", "--train-file", TINY_TRAIN, "--controller", "lstm", "--out", "x"], "--controller applies to --reader ntm only"),
-    (["train", "--train-file", TINY_TRAIN, "--sequences", "10", "--out", "x"], "--sequences applies to --reader ntm only"),
-    (["train", "--train-file", TINY_TRAIN, "--optimizer", "graves", "--out", "x"], "--optimizer applies to --reader ntm only"),
+    (["train", "--train-file", TINY_TRAIN, "--sequences", "10", "--out", "x"],
+     "--sequences applies to --reader ntm or lstm (the algorithmic tasks) only"),
+    (["train", "--train-file", TINY_TRAIN, "--optimizer", "graves", "--out", "x"],
+     "--optimizer applies to --reader ntm or lstm (the algorithmic tasks) only"),
+    (["train", "--reader", "lstm-sequence", "--train-file", TINY_TRAIN, "--out", "x"], "--reader ntm (or lstm, the baseline)"),
     (["train", "--reader", "ntm", "--task", "copy", "--optimizer", "adam", "--out", "x"], "optimizer must be 'rmsprop' or 'graves'"),
 ])
 def test_cli_errors(args, message, tmp_path, monkeypatch):

@@ -52,7 +52,8 @@ class BitSequenceModel(ReaderModel):
     @classmethod
     def check_training_data(cls, examples: Sequence[Example]) -> None:
         raise ConfigError(f"the {cls.kind} model learns the NTM's algorithmic tasks, not bAbI stories: "
-                          "train it with --reader ntm --task copy (or repeat-copy, associative-recall, priority-sort)")
+                          "train it with --reader ntm (or lstm, the baseline) --task copy (or repeat-copy, associative-recall, "
+                          "priority-sort)")
 
     def forward(self, batch: SequenceBatch, trace: bool = False) -> SequenceOutput:  # pragma: no cover - abstract
         raise NotImplementedError
