@@ -37,7 +37,7 @@ class NTMOptions:
     decay_every: int | None = None  # sequences between decays of the learning rate (None: no decay)
     decay_factor: float | None = None  # None: 0.5 when decay_every is given
     weight_decay: float | None = None
-    optimizer: str | None = None  # "rmsprop" or "graves" (None: NTMConfig's default)
+    optimizer: str | None = None  # "rmsprop", "graves" or "adam" (None: NTMConfig's default)
     reader: str = NTM_READER  # or LSTM_READER
 
 

@@ -157,7 +157,7 @@ MEMNN_TRAIN_CONFIG = TrainConfig(epochs=200, learning_rate=0.01, decay_every=100
 
 
 NTMController = Literal["lstm", "feedforward"]
-NTMOptimizer = Literal["rmsprop", "graves"]
+NTMOptimizer = Literal["rmsprop", "graves", "adam"]
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,8 @@ class NTMConfig:
     momentum: float = 0.9  # §4: RMSProp with momentum 0.9
     rmsprop_alpha: float = 0.95  # Graves 2013 eq. 38 (aleph = 0.95), as pytorch-ntm
     # "rmsprop": torch.optim.RMSprop (uncentred, eps 1e-8 outside the root), as pytorch-ntm;
-    # "graves": Graves 2013 eqs. 38-41, the RMSProp §4 cites (centred, 1e-4 under the root).
+    # "graves": Graves 2013 eqs. 38-41, the RMSProp §4 cites (centred, 1e-4 under the root);
+    # "adam": torch.optim.Adam (betas 0.9, 0.999; momentum and rmsprop_alpha unused), as Collier & Beel 2018.
     optimizer: NTMOptimizer = "rmsprop"
     gradient_clip: float = 10.0  # §4: gradients clipped element-wise to (-10, 10)
 
@@ -220,7 +221,7 @@ def _check_rmsprop(config: NTMConfig | LSTMBaselineConfig) -> None:
     """The training fields the NTM and its LSTM baseline share (§4: RMSProp with momentum, clipping)."""
     _require(0 <= config.momentum < 1 and 0 < config.rmsprop_alpha < 1, "momentum must be in [0, 1), rmsprop_alpha in (0, 1)")
     _require(config.gradient_clip > 0, "gradient_clip must be positive")
-    _require(config.optimizer in ("rmsprop", "graves"), "optimizer must be 'rmsprop' or 'graves'")
+    _require(config.optimizer in ("rmsprop", "graves", "adam"), "optimizer must be 'rmsprop', 'graves' or 'adam'")
 
 
 # Graves et al. 2014 Table 2: RMSProp learning rate 1e-4 (3e-5 for priority sort).

@@ -85,7 +85,7 @@ def tiny_request(out, sequences: int = 96, optimizer: str = "rmsprop") -> NTMTra
     return NTMTrainRequest(out, task, model, schedule(sequences, 32, batch_size=8, learning_rate=1e-3), 32)
 
 
-@pytest.mark.parametrize("optimizer", ["rmsprop", "graves"])
+@pytest.mark.parametrize("optimizer", ["rmsprop", "graves", "adam"])
 def test_stopped_then_resumed_baseline_is_bit_identical(tmp_path, optimizer):
     reference = train_ntm(tiny_request(tmp_path / "reference", optimizer=optimizer))
     out = tmp_path / "run"

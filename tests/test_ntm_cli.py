@@ -129,6 +129,12 @@ def test_cli_train_optimizer_takes_effect(cli_run, tmp_path):
     assert config["model"]["optimizer"] == "graves"
     assert config["info"]["curve"] != json.loads((cli_run[0] / "config.json").read_text())["info"]["curve"]
     assert load_ntm(out)[0].config.optimizer == "graves"
+    adam = tmp_path / "adam"  # --optimizer adam (Collier & Beel 2018): a third trajectory
+    assert_ok(invoke("train", "--reader", "ntm", "--task", "copy", "--out", adam, "--sequences", 64, "--eval-every", 32,
+                     "--batch-size", 16, "--optimizer", "adam", *SMALL_MEMORY))
+    assert load_ntm(adam)[0].config.optimizer == "adam"
+    assert json.loads((adam / "config.json").read_text())["info"]["curve"] not in (config["info"]["curve"],
+        json.loads((cli_run[0] / "config.json").read_text())["info"]["curve"])
     saved_before = tmp_path / "saved-before"
     shutil.copytree(cli_run[0], saved_before)
     old = json.loads((saved_before / "config.json").read_text())
@@ -212,7 +218,7 @@ def test_cli_plot(cli_run, tmp_path):
     (["train", "--train-file", TINY_TRAIN, "--optimizer", "graves", "--out", "x"],
      "--optimizer applies to --reader ntm or lstm (the algorithmic tasks) only"),
     (["train", "--reader", "lstm-sequence", "--train-file", TINY_TRAIN, "--out", "x"], "--reader ntm (or lstm, the baseline)"),
-    (["train", "--reader", "ntm", "--task", "copy", "--optimizer", "adam", "--out", "x"], "optimizer must be 'rmsprop' or 'graves'"),
+    (["train", "--reader", "ntm", "--task", "copy", "--optimizer", "sgd", "--out", "x"], "optimizer must be 'rmsprop', 'graves' or 'adam'"),
 ])
 def test_cli_errors(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

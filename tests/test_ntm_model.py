@@ -148,7 +148,17 @@ def test_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="shift_range"):
         tiny_config(shift_range=8)
     with pytest.raises(ConfigError, match="optimizer"):
-        tiny_config(optimizer="adam")
+        tiny_config(optimizer="sgd")
+
+
+@pytest.mark.parametrize("name, kind", [("rmsprop", torch.optim.RMSprop), ("adam", torch.optim.Adam)])
+def test_the_optimizer_setting_chooses_the_optimizer(name, kind):
+    # "adam" is Collier & Beel 2018's choice; the rate and weight decay reach it, RMSProp's momentum does not
+    optimizer = NTMSequenceModel(tiny_config(optimizer=name)).make_optimizer(2e-3, weight_decay=0.01)
+    assert type(optimizer) is kind
+    (group,) = optimizer.param_groups
+    assert (group["lr"], group["weight_decay"]) == (2e-3, 0.01)
+    assert group.get("momentum", 0.9) == 0.9 and ("betas" in group) == (name == "adam")
 
 
 def test_graves_rmsprop_follows_eqs_38_to_41():

@@ -72,11 +72,13 @@ def test_stopped_then_resumed_ntm_is_bit_identical(uninterrupted, tmp_path, coun
     assert seconds == sorted(seconds)  # the wall-time axis goes on from where it stopped
 
 
-def test_a_stopped_ntm_run_with_graves_rmsprop_resumes_bit_identical(tmp_path):
-    # the optimiser's state (n, g, Δ of eqs. 38-41) is saved with the run and picked up where it stopped
+@pytest.mark.parametrize("optimizer", ["graves", "adam"])
+def test_a_stopped_ntm_run_with_another_optimizer_resumes_bit_identical(tmp_path, optimizer):
+    # the optimiser's state (n, g, Δ of eqs. 38-41; Adam's moments and step count) is saved with the run
+    # and picked up where it stopped
     def request(out):
         base = two_seed_request(out)
-        return dataclasses.replace(base, model_config=dataclasses.replace(base.model_config, optimizer="graves"))
+        return dataclasses.replace(base, model_config=dataclasses.replace(base.model_config, optimizer=optimizer))
 
     reference = train_ntm(request(tmp_path / "reference"))
     out = tmp_path / "run"

@@ -68,7 +68,10 @@ class BitSequenceModel(ReaderModel):
 
     def make_optimizer(self, learning_rate: float, weight_decay: float = 0.0) -> Optimizer:
         """RMSProp with momentum 0.9 (§4; Graves 2013 eqs. 38-41: decay ℵ = 0.95): torch's, or with
-        config.optimizer = "graves" the centred form of Graves 2013 (GravesRMSProp)."""
+        config.optimizer = "graves" the centred form of Graves 2013 (GravesRMSProp); "adam" is torch's Adam,
+        the optimiser of Collier & Beel's 2018 reimplementation (momentum and rmsprop_alpha do not apply)."""
+        if self.config.optimizer == "adam":
+            return torch.optim.Adam(self.parameters(), lr=learning_rate, weight_decay=weight_decay)
         if self.config.optimizer == "graves":
             return GravesRMSProp(self.parameters(), lr=learning_rate, alpha=self.config.rmsprop_alpha,
                                  momentum=self.config.momentum, weight_decay=weight_decay)
