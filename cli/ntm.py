@@ -43,14 +43,14 @@ class NTMOptions:
 
 def train_ntm_command(options: NTMOptions) -> None:
     from memqa.errors import ConfigError
-    from memqa.ntm_pipeline import BATCH_SIZE, NTMTrainRequest, default_configs
+    from memqa.ntm_pipeline import NTMTrainRequest, default_configs
     from memqa.pipeline import resolve_device
     from memqa.tasks.algorithmic import TASKS
 
     if options.task not in TASKS:
         raise ConfigError(f"--reader {options.reader} needs --task {' | '.join(TASKS)} (got {options.task!r})")
     task, model, train = default_configs(options.task, options.sequences, options.eval_every,
-                                         batch_size=options.batch_size or BATCH_SIZE, reader=options.reader)
+                                         batch_size=options.batch_size, reader=options.reader)
     if options.reader == LSTM_READER:
         given = [flag for flag, value in (("--controller", options.controller), ("--heads", options.heads),
                                           ("--memory-size", options.memory_rows)) if value is not None]

@@ -61,8 +61,8 @@ def train(
     train_file: Annotated[Optional[Path], _Opt("--train-file", help="Train on any bAbI-format file.", show_default=False)] = None,
     test_file: Annotated[Optional[Path], _Opt("--test-file", help="Score the reader on this file.", show_default=False)] = None,
     epochs: Annotated[Optional[int], _Opt("--epochs", help="Epochs after linear start [100; joint 60; memnn 200].", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32; ntm 8]", show_default=False)] = None,
-    learning_rate: Annotated[Optional[float], _Opt("--lr", help="Learning rate [0.01; with linear start both phases run at 0.005, as the authors' code; ntm 3e-4, priority-sort 9e-5]", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32; ntm 8, associative-recall 32]", show_default=False)] = None,
+    learning_rate: Annotated[Optional[float], _Opt("--lr", help="Learning rate [0.01; with linear start both phases run at 0.005, as the authors' code; ntm 3e-4, priority-sort 9e-5, associative-recall 1e-3]", show_default=False)] = None,
     decay_every: Annotated[Optional[int], _Opt("--decay-every", help="Multiply the learning rate by --decay-factor every N epochs [25; joint 15; memnn 100]; ntm: every N sequences [never].", show_default=False)] = None,
     decay_factor: Annotated[Optional[float], _Opt("--decay-factor", help="The learning rate's factor at each --decay-every [0.5].", show_default=False)] = None,
     weight_decay: Annotated[Optional[float], _Opt("--weight-decay", help="L2 penalty: weight_decay * w added to every gradient [0, as the papers].", show_default=False)] = None,
@@ -96,7 +96,7 @@ def train(
     controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm or feedforward (default lstm; associative-recall: feedforward).", show_default=False)] = None,
     controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100; associative-recall 256]; lstm: units per layer [Table 3: 256; repeat-copy 512; priority-sort 128].", show_default=False)] = None,
     heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; associative-recall 4; priority-sort 5].", show_default=False)] = None,
-    optimizer: Annotated[Optional[str], _Opt("--optimizer", help="NTM: rmsprop (torch's RMSprop), graves (Graves 2013 eqs. 38-41, centred) or adam (torch's Adam, as Collier & Beel 2018) [rmsprop].", show_default=False)] = None,
+    optimizer: Annotated[Optional[str], _Opt("--optimizer", help="NTM: rmsprop (torch's RMSprop), graves (Graves 2013 eqs. 38-41, centred) or adam (torch's Adam, as Collier & Beel 2018) [rmsprop; associative-recall adam].", show_default=False)] = None,
     valid_sizes: Annotated[Optional[str], _Opt("--valid-sizes", metavar="LOW-HIGH", help="NTM: sizes of the validation sequences that choose the kept weights, e.g. 8-10 [the training sizes].", show_default=False)] = None,
 ) -> None:
     """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1
