@@ -28,7 +28,7 @@ import torch
 from ntm_runs import load_run
 
 from memqa.nn.ntm import NTMState
-from memqa.ntm_pipeline import TEST_SEED
+from memqa.ntm_evaluate import TEST_SEED
 
 MARKER_STEPS = 2  # the delimiter step and the first answer step
 

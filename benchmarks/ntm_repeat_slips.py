@@ -20,7 +20,7 @@ import torch
 
 from ntm_runs import load_run
 
-from memqa.ntm_pipeline import TEST_SEED
+from memqa.ntm_evaluate import TEST_SEED
 
 
 def sizes(text: str) -> list[tuple[int, int]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from memqa.models.ntm import NTMSequenceModel
-from memqa.ntm_pipeline import load_ntm
+from memqa.ntm_evaluate import load_ntm
 from memqa.tasks.algorithmic import Task
 
 

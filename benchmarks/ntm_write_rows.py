@@ -18,7 +18,7 @@ import torch
 
 from ntm_runs import load_run
 
-from memqa.ntm_pipeline import TEST_SEED, score_sizes
+from memqa.ntm_evaluate import TEST_SEED, score_sizes
 
 
 def distinct(rows: torch.Tensor) -> torch.Tensor:

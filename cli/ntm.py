@@ -165,7 +165,7 @@ def is_ntm_folder(path: Path) -> bool:
 def evaluate_ntm_command(path: Path, lengths: str | None, repeats: int | None, sequences: int, format: str,
                          output: Path | None, device: str) -> None:
     from memqa.errors import ConfigError
-    from memqa.ntm_pipeline import load_ntm, score_sizes, scores_to_json, scores_to_markdown
+    from memqa.ntm_evaluate import load_ntm, score_sizes, scores_to_json, scores_to_markdown
 
     model, task, _ = load_ntm(path, device)
     if repeats is not None and task.name != "repeat-copy":

@@ -26,7 +26,7 @@ def plot(
     device: Device = "cpu",
 ) -> None:
     """Draw NTM runs (and LSTM baselines beside them): memqa plot runs/ntm-copy-s0 runs/lstm-copy-s0 --out docs/img/copy"""
-    from memqa.ntm_pipeline import load_ntm
+    from memqa.ntm_evaluate import load_ntm
     from memqa.pipeline import resolve_device
     from memqa.plots import plot_runs
     from memqa_cli.ntm import default_sizes, parse_sizes

@@ -43,7 +43,7 @@ _EXPORTS = {
     "NTMState": "memqa.nn.ntm",
     "NTMSequenceModel": "memqa.models.ntm",
     "train_ntm": "memqa.ntm_pipeline",
-    "load_ntm": "memqa.ntm_pipeline",
+    "load_ntm": "memqa.ntm_evaluate",
 }
 
 __all__ = sorted(_EXPORTS)

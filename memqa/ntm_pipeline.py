@@ -1,5 +1,5 @@
-"""Train the NTM on an algorithmic task, score it across sizes and save it: the jobs behind
-`memqa train --reader ntm --task copy` and `memqa evaluate RUN --lengths 20,40,80`.
+"""Train the NTM on an algorithmic task and save it: the job behind `memqa train --reader ntm --task copy`
+(scoring a saved one across sizes, `memqa evaluate RUN --lengths 20,40,80`, is memqa/ntm_evaluate.py).
 
 Training is memqa.train.train_model, the loop the bAbI readers use: the task supplies the data
 (a stream of fresh random sequences, `eval_every` per "epoch", and a fixed validation set), the
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-from memqa.checkpoint import check_save_target, load_reader_files, save_reader
+from memqa.checkpoint import check_save_target, save_reader
 from memqa.config import (NTM_LEARNING_RATE, LSTMBaselineConfig, NTMConfig, TrainConfig, from_dict, to_dict,
                           train_config_from_dict)
 from memqa.errors import CheckpointError, ConfigError
-from memqa.models.ntm import BitSequenceModel, LSTMSequenceModel, NTMSequenceModel, NTMTrace
+from memqa.models.ntm import BitSequenceModel, LSTMSequenceModel, NTMSequenceModel
 from memqa.tasks.algorithmic import (FixedSequences, SequenceBatch, Task, TaskStream, make_task, sequence_scores,
                                      task_from_dict)
 from memqa.resume import (StateStore, end_run, has_saved_epochs, read_json, read_request, start_run,
@@ -71,7 +71,6 @@ TRAINING_DEFAULTS = {"associative-recall": dict(optimizer="adam", batch_size=32,
 DEFAULT_SEQUENCES = {"copy": 30_000, "repeat-copy": 100_000, "associative-recall": 100_000, "priority-sort": 200_000}
 EVAL_EVERY = 1000  # sequences between evaluations ("epochs"): pytorch-ntm evaluates every 500
 VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED = 8, 32, 1_000_003  # 256 fixed validation sequences
-TEST_SEED = 2_000_003  # generalisation test sequences, never seen in training
 
 
 @dataclass(frozen=True)
@@ -99,18 +98,6 @@ class TrainedNTM:
     path: Path
     result: TrainResult
     curve: list[dict] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SizeScore:
-    """The paper's metrics at one test size, averaged over `sequences` sequences."""
-
-    size: int
-    repeats: int | None  # repeat copy only
-    sequences: int
-    cost_bits: float  # cross-entropy in bits per sequence
-    bit_errors: float  # wrong output bits per sequence
-    perfect: float  # fraction of sequences without any bit error
 
 
 def default_configs(task_name: str, sequences: int | None = None, eval_every: int = EVAL_EVERY, *,
@@ -317,58 +304,6 @@ def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> d
                   for point in curve],
         "command": request.command,
     }
-
-
-def load_ntm(path: str | os.PathLike, device: str = "cpu") -> tuple[BitSequenceModel, Task, dict]:
-    """(model, its task, info) from a folder written by train_ntm: an NTM or the LSTM baseline."""
-    model, _, info = load_reader_files(path, device)
-    if not isinstance(model, BitSequenceModel) or not isinstance(info.get("task"), dict):
-        raise CheckpointError(f"{path}: holds a {model.kind} reader, not an NTM trained on an algorithmic task")
-    return model, task_from_dict(info["task"]), info
-
-
-def score_sizes(model: BitSequenceModel, task: Task, sizes: Sequence[int], *, repeats: int | None = None,
-                sequences: int = 128, batch_size: int = 64, device: str = "cpu",
-                on_size: Callable[[SizeScore], None] | None = None) -> list[SizeScore]:
-    """The paper's metrics at each test size, on `sequences` fresh sequences (seeded: TEST_SEED)."""
-    options = {} if repeats is None else {"repeats": repeats}
-    scores = []
-    for size in sizes:
-        generator = torch.Generator().manual_seed(TEST_SEED + size)
-        batches = [task.sample(min(batch_size, sequences - start), generator, size=size, **options)
-                   for start in range(0, sequences, batch_size)]
-        score = SizeScore(size, repeats, sequences, *score_batches(model, batches, device))
-        scores.append(score)
-        if on_size:
-            on_size(score)
-    return scores
-
-
-@torch.no_grad()
-def episode(model: BitSequenceModel, task: Task, size: int, *, repeats: int | None = None, seed: int = TEST_SEED,
-            device: str = "cpu") -> tuple[SequenceBatch, NTMTrace]:
-    """One test sequence of `size` and what the NTM did at each step (for the Figure 6 picture)."""
-    if not isinstance(model, NTMSequenceModel):
-        raise ConfigError(f"a {model.kind} reader has no memory to picture; give an NTM")
-    options = {} if repeats is None else {"repeats": repeats}
-    batch = task.sample(1, torch.Generator().manual_seed(seed), size=size, **options)
-    model.eval()
-    output = model(batch.to(device), trace=True)
-    return batch, output.trace._replace(**{k: v.cpu() for k, v in output.trace._asdict().items()})
-
-
-def scores_to_json(task: Task, scores: Sequence[SizeScore]) -> str:
-    return json.dumps({"task": task.name, "size": task.size_name, "scores": [dataclasses.asdict(s) for s in scores]},
-                      indent=2)
-
-
-def scores_to_markdown(task: Task, scores: Sequence[SizeScore]) -> str:
-    lines = [f"| {task.size_name} | repeats | sequences | cost (bits/seq) | bit errors/seq | perfect (%) |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    for s in scores:
-        lines.append(f"| {s.size} | {s.repeats or '-'} | {s.sequences} | {s.cost_bits:.3f} | {s.bit_errors:.3f} | "
-                     f"{100 * s.perfect:.1f} |")
-    return "\n".join(lines)
 
 
 def _sizes_title(info: dict, task: dict) -> str:

@@ -140,7 +140,7 @@ def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, 
     PREFIX-learning.png, PREFIX-generalisation.png and PREFIX-episode.png (the first NTM run; none when
     every run is an LSTM baseline). Returns the files and the generalisation scores (label -> SizeScores)."""
     from memqa.models.ntm import NTMSequenceModel
-    from memqa.ntm_pipeline import episode, load_ntm, score_sizes
+    from memqa.ntm_evaluate import episode, load_ntm, score_sizes
 
     loaded = [(Path(path), *load_ntm(path, device)) for path in paths]
     tasks = {task.name for _, _, task, _ in loaded}

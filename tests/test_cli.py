@@ -241,7 +241,7 @@ def test_ask_story_from_stdin(cli_reader):
 def test_ask_story_file_and_long_story_note(cli_reader, tmp_path):
     out, _ = cli_reader
     story = tmp_path / "story.txt"
-    story.write_text("\n".join(f"Mary went to the office. John went to the garden." for _ in range(30)))
+    story.write_text("\n".join("Mary went to the office. John went to the garden." for _ in range(30)))
     result = invoke("ask", out, "--story", story, "-q", "Where is John?", "--top", "2")
     assert_ok(result)
     # The memory holds min(--memory-size, longest training story) sentences (as the authors' code).

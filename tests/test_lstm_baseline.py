@@ -15,8 +15,9 @@ from test_ntm_resume import same_weights, stop_at_point, without_seconds
 from memqa.config import LSTMBaselineConfig
 from memqa.errors import ConfigError
 from memqa.models.ntm import LSTMSequenceModel
-from memqa.ntm_pipeline import (BATCH_LEARNING_RATE_FACTOR, NTMTrainRequest, default_configs, episode, load_ntm,
-                                load_ntm_request, resume_ntm, schedule, train_ntm)
+from memqa.ntm_evaluate import episode, load_ntm
+from memqa.ntm_pipeline import (BATCH_LEARNING_RATE_FACTOR, NTMTrainRequest, default_configs, load_ntm_request, resume_ntm,
+                                schedule, train_ntm)
 from memqa.tasks.algorithmic import CopyTask
 
 # Table 3 of the paper: (units per layer, learning rate) of the 3-layer LSTM baseline, copied here by hand

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from memqa.checkpoint import load_reader_files
 from memqa.errors import CheckpointError
-from memqa.ntm_pipeline import DEFAULT_SEQUENCES, NTMTrainRequest, default_configs, load_ntm, schedule, score_sizes, train_ntm
+from memqa.ntm_evaluate import load_ntm, score_sizes
+from memqa.ntm_pipeline import DEFAULT_SEQUENCES, NTMTrainRequest, default_configs, schedule, train_ntm
 from memqa.reader import load_reader
 from memqa.tasks.algorithmic import CopyTask, FixedSequences
 from memqa_cli.main import app

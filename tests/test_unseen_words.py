@@ -14,7 +14,7 @@ from test_memnn import OVERFIT, new_model
 from memqa.config import EncoderConfig
 from memqa.data.babi import Example
 from memqa.data.batching import encode_examples
-from memqa.data.vocab import PAD_ID, Vocab
+from memqa.data.vocab import PAD_ID
 from memqa.models.memn2n import MemN2N
 from memqa.nn.encoder import ContextFeatures, StoryEncoder, position_encoding
 from memqa.reader import Reader, load_reader
