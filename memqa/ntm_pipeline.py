@@ -60,9 +60,11 @@ SequenceModelConfig = NTMConfig | LSTMBaselineConfig
 # that fails beyond length 20 (docs/ntm.md). `memqa train --lr 1e-4` gives the paper's rate.
 BATCH_SIZE = 8
 BATCH_LEARNING_RATE_FACTOR = 3.0
-# Where memqa's NTM trains otherwise by default. Associative recall takes Collier & Beel's (2018) Adam at
-# lr 1e-3 and batch 32: over seeds 0-11 it stays under 1 bit error at 12 items with 5 seeds (4 also at 15
-# and 20 items), RMSProp at batch 8 with 2 and Graves's RMSProp with 3 (docs/ntm.md, session 17).
+# Tasks whose NTM trains by default otherwise than above. Associative recall takes Collier & Beel's (2018)
+# Adam at lr 1e-3 and batch 32 (their code's defaults): over seeds 0-11 it stays under 1 bit error at 12
+# items with 5 seeds (4 also at 15 and 20 items), RMSProp at batch 8 with 2 and Graves's RMSProp with 3
+# (docs/ntm.md, session 17). Repeat copy stays on RMSProp: Adam did not learn it within 100k sequences,
+# at batch 32 or 8 (sessions 17-18).
 TRAINING_DEFAULTS = {"associative-recall": dict(optimizer="adam", batch_size=32, learning_rate=1e-3)}
 # Training sequences when --sequences is not given: about what each task took to learn here (docs/ntm.md).
 # Copy learns within 5k-10k sequences; repeat copy needed 43k-79k and associative recall 4k-79k (at 3e-4
