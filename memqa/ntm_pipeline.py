@@ -112,18 +112,17 @@ def default_configs(task_name: str, sequences: int | None = None, eval_every: in
     task = make_task(task_name)
     sequences = DEFAULT_SEQUENCES[task_name] if sequences is None else sequences
     model: SequenceModelConfig
-    training: dict = dict(optimizer=NTMConfig.optimizer, batch_size=BATCH_SIZE)
+    overrides = {} if reader == "lstm" else TRAINING_DEFAULTS.get(task_name, {})
     if reader == "lstm":
         paper = BASELINE_SETTINGS[task_name]
         model = LSTMBaselineConfig(input_size=task.input_size, output_size=task.output_size, hidden_size=paper["units"])
     else:
         paper = PAPER_SETTINGS[task_name]
-        training.update(TRAINING_DEFAULTS.get(task_name, {}))
         model = NTMConfig(input_size=task.input_size, output_size=task.output_size, controller=paper["controller"],
                           read_heads=paper["heads"], write_heads=paper["heads"], controller_size=paper["units"],
-                          controller_layers=paper["layers"], optimizer=training["optimizer"])
-    learning_rate = training.get("learning_rate", paper["learning_rate"] * BATCH_LEARNING_RATE_FACTOR)
-    return task, model, schedule(sequences, eval_every, batch_size or training["batch_size"], learning_rate)
+                          controller_layers=paper["layers"], optimizer=overrides.get("optimizer", NTMConfig.optimizer))
+    learning_rate = overrides.get("learning_rate", paper["learning_rate"] * BATCH_LEARNING_RATE_FACTOR)
+    return task, model, schedule(sequences, eval_every, batch_size or overrides.get("batch_size", BATCH_SIZE), learning_rate)
 
 
 def schedule(sequences: int, eval_every: int, batch_size: int, learning_rate: float, seed: int = 0) -> TrainConfig:
