@@ -39,6 +39,7 @@ class NTMOptions:
     weight_decay: float | None = None
     optimizer: str | None = None  # "rmsprop", "graves" or "adam" (None: NTMConfig's default)
     reader: str = NTM_READER  # or LSTM_READER
+    initial_memory: str | None = None  # "rows", "shared" or "constant" (None: NTMConfig's default)
 
 
 def train_ntm_command(options: NTMOptions) -> None:
@@ -53,7 +54,8 @@ def train_ntm_command(options: NTMOptions) -> None:
                                          batch_size=options.batch_size, reader=options.reader)
     if options.reader == LSTM_READER:
         given = [flag for flag, value in (("--controller", options.controller), ("--heads", options.heads),
-                                          ("--memory-size", options.memory_rows)) if value is not None]
+                                          ("--memory-size", options.memory_rows),
+                                          ("--initial-memory", options.initial_memory)) if value is not None]
         if given:
             raise ConfigError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to --reader lstm, "
                               "the LSTM baseline without memory (its size is --controller-size)")
@@ -61,7 +63,8 @@ def train_ntm_command(options: NTMOptions) -> None:
     else:
         heads = {} if options.heads is None else {"read_heads": options.heads, "write_heads": options.heads}
         model = _replace(model, controller=options.controller, controller_size=options.controller_size,
-                         memory_rows=options.memory_rows, optimizer=options.optimizer, **heads)
+                         memory_rows=options.memory_rows, optimizer=options.optimizer,
+                         initial_memory=options.initial_memory, **heads)
     train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed,
                      weight_decay=options.weight_decay, **_decay(options))
     request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),

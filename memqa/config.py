@@ -158,6 +158,7 @@ MEMNN_TRAIN_CONFIG = TrainConfig(epochs=200, learning_rate=0.01, decay_every=100
 
 NTMController = Literal["lstm", "feedforward"]
 NTMOptimizer = Literal["rmsprop", "graves", "adam"]
+NTMInitialMemory = Literal["rows", "shared", "constant"]
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,8 @@ class NTMConfig:
     """Neural Turing Machine (Graves, Wayne, Danihelka 2014) over sequences of bit vectors.
     Defaults: the copy task with an LSTM controller (Table 2); a task sets input/output sizes."""
 
-    added_fields: ClassVar[frozenset[str]] = frozenset({"optimizer"})  # NTMs saved before it trained with "rmsprop"
+    # NTMs saved before these fields trained with "rmsprop" and learned every row of the initial memory
+    added_fields: ClassVar[frozenset[str]] = frozenset({"optimizer", "initial_memory"})
 
     input_size: int = 9  # copy: 8 bits + a delimiter channel (§4.1)
     output_size: int = 8  # copy: the 8 bits (§4.1)
@@ -178,6 +180,9 @@ class NTMConfig:
     write_heads: int = 1  # Table 2 (a "head" is a read and a write head; §4.5 "parallel read and write heads")
     shift_range: int = 1  # §3.3.2: shifts -1..+1, "s_t has three elements"
     memory_init: float = 1e-6  # Collier & Beel 2018: a small constant memory converges fastest (learned from there)
+    # "rows": every row of the initial memory learned on its own; "shared": one learned row copied to
+    # every row (the same at every position); "constant": memory_init everywhere, not learned (Collier & Beel)
+    initial_memory: NTMInitialMemory = "rows"
     momentum: float = 0.9  # §4: RMSProp with momentum 0.9
     rmsprop_alpha: float = 0.95  # Graves 2013 eq. 38 (aleph = 0.95), as pytorch-ntm
     # "rmsprop": torch.optim.RMSprop (uncentred, eps 1e-8 outside the root), as pytorch-ntm;
@@ -193,6 +198,8 @@ class NTMConfig:
         _require(self.controller in ("lstm", "feedforward"), "controller must be 'lstm' or 'feedforward'")
         _require(0 <= self.shift_range < self.memory_rows, "shift_range must be in [0, memory_rows)")
         _require(self.memory_init >= 0, "memory_init must be >= 0")
+        _require(self.initial_memory in ("rows", "shared", "constant"),
+                 "initial_memory must be 'rows', 'shared' or 'constant'")
         _check_rmsprop(self)
 
 

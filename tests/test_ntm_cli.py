@@ -136,12 +136,32 @@ def test_cli_train_optimizer_takes_effect(cli_run, tmp_path):
     assert load_ntm(adam)[0].config.optimizer == "adam"
     assert json.loads((adam / "config.json").read_text())["info"]["curve"] not in (config["info"]["curve"],
         json.loads((cli_run[0] / "config.json").read_text())["info"]["curve"])
-    saved_before = tmp_path / "saved-before"
-    shutil.copytree(cli_run[0], saved_before)
-    old = json.loads((saved_before / "config.json").read_text())
-    del old["model"]["optimizer"]
-    (saved_before / "config.json").write_text(json.dumps(old))
-    assert load_ntm(saved_before)[0].config.optimizer == "rmsprop"
+    assert load_ntm(saved_before(cli_run[0], tmp_path, "optimizer"))[0].config.optimizer == "rmsprop"
+
+
+def saved_before(run, tmp_path, setting: str):
+    """A copy of `run` whose config.json lacks model.<setting>, as readers saved before it existed."""
+    copy = tmp_path / f"saved-before-{setting}"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    del config["model"][setting]
+    (copy / "config.json").write_text(json.dumps(config))
+    return copy
+
+
+def test_cli_train_initial_memory_takes_effect(cli_run, tmp_path):
+    # --initial-memory shared learns one row for every position: saved, reloaded with every row equal;
+    # a folder saved before the setting existed loads as "rows", what it trained with
+    out = tmp_path / "shared"
+    assert_ok(invoke("train", "--reader", "ntm", "--task", "copy", "--out", out, "--sequences", 64, "--eval-every", 32,
+                     "--batch-size", 16, "--initial-memory", "shared", *SMALL_MEMORY))
+    assert json.loads((out / "config.json").read_text())["model"]["initial_memory"] == "shared"
+    cell = load_ntm(out)[0].cell
+    memory = cell.initial_state(torch.zeros(1, cell.config.input_size)).memory[0]  # (N, M)
+    assert memory.shape == (12, 20) and memory.eq(memory[:1]).all() and not memory.eq(cell.config.memory_init).all()
+    assert load_ntm(saved_before(cli_run[0], tmp_path, "initial_memory"))[0].config.initial_memory == "rows"
+    result = invoke("train", "--reader", "lstm", "--task", "copy", "--out", tmp_path / "lstm", "--initial-memory", "shared")
+    assert result.exit_code != 0 and "--initial-memory does not apply to --reader lstm" in result.output
 
 
 def test_cli_train_decay_every_counts_sequences(tmp_path):

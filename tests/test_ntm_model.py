@@ -55,6 +55,28 @@ def test_initial_state_is_learned_and_focused():
             "initial_cell"} <= set(learned)
 
 
+@pytest.mark.parametrize("mode, learned_shape", [("rows", (8, 6)), ("shared", (1, 6)), ("constant", None)])
+def test_initial_memory_modes(mode, learned_shape):
+    # "rows" learns each row; "shared" one row for every position (rows stay equal after an update);
+    # "constant" learns none and the memory starts at memory_init every time
+    model = NTMSequenceModel(tiny_config(initial_memory=mode))
+    cell = model.cell
+    learned = dict(cell.named_parameters())
+    assert (learned["initial_memory"].shape if "initial_memory" in learned else None) == learned_shape
+    optimizer = model.make_optimizer(1e-2)
+    for seed in range(3):
+        optimizer.zero_grad()
+        batch = tiny_batch(seed=seed)
+        model.loss(batch, model(batch)).backward()
+        optimizer.step()
+    memory = cell.initial_state(torch.zeros(2, TINY_TASK.input_size)).memory  # (B, N, M)
+    assert memory.shape == (2, 8, 6)
+    rows_equal = bool(memory[0].eq(memory[0, :1]).all())
+    assert rows_equal == (mode != "rows")
+    assert memory.eq(cell.config.memory_init).all() == (mode == "constant")
+    assert "initial_memory" in cell.state_dict()  # saved whatever the mode, so a reader reloads exactly
+
+
 def test_initial_state_follows_the_input_dtype():
     cell = NTMCell(tiny_config()).double()
     state = cell.initial_state(torch.zeros(2, TINY_TASK.input_size, dtype=torch.float64))
@@ -149,6 +171,8 @@ def test_config_rejects_bad_values():
         tiny_config(shift_range=8)
     with pytest.raises(ConfigError, match="optimizer"):
         tiny_config(optimizer="sgd")
+    with pytest.raises(ConfigError, match="initial_memory"):
+        tiny_config(initial_memory="random")
 
 
 @pytest.mark.parametrize("name, kind", [("rmsprop", torch.optim.RMSprop), ("adam", torch.optim.Adam)])

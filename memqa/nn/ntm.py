@@ -78,7 +78,11 @@ class NTMCell(nn.Module):
         self.head_layer = nn.Linear(config.controller_size,
                                     (reads + writes) * self.addressing_size + writes * 2 * width)
         self.output_layer = nn.Linear(config.controller_size + reads * width, config.output_size)
-        self.initial_memory = nn.Parameter(torch.full((rows, width), config.memory_init))  # (N, M)
+        initial_memory = torch.full((rows if config.initial_memory == "rows" else 1, width), config.memory_init)
+        if config.initial_memory == "constant":
+            self.register_buffer("initial_memory", initial_memory)  # (1, M), not learned
+        else:
+            self.initial_memory = nn.Parameter(initial_memory)  # (N, M) or (1, M) shared by every row
         self.initial_read_vectors = nn.Parameter(torch.zeros(reads, width))  # (Hr, M)
         focus_logit = math.log(INITIAL_FOCUS * (rows - 1) / (1 - INITIAL_FOCUS)) if rows > 1 else 0.0
         self.initial_weighting_logits = nn.Parameter(
@@ -93,7 +97,7 @@ class NTMCell(nn.Module):
         weightings = torch.softmax(self.initial_weighting_logits.to(x), dim=-1)  # (Hr+Hw, N)
         read_weightings, write_weightings = weightings.split([self.config.read_heads, self.config.write_heads])
         return NTMState(
-            memory=self.initial_memory.to(x).expand(batch, -1, -1),  # (B, N, M)
+            memory=self.initial_memory.to(x).expand(batch, self.config.memory_rows, -1),  # (B, N, M)
             read_vectors=self.initial_read_vectors.to(x).expand(batch, -1, -1),  # (B, Hr, M)
             read_weightings=read_weightings.expand(batch, -1, -1),  # (B, Hr, N)
             write_weightings=write_weightings.expand(batch, -1, -1),  # (B, Hw, N)
