@@ -8,7 +8,8 @@ repetition (the 2nd, 3rd, ...) or the end marker (a boundary), with the mean rep
 error falls. A reader that loses the vectors goes wrong inside a repetition; one that loses track of
 where a repetition ends goes wrong at a boundary, and every later step is then out of phase.
 Also printed: the mean over the answer steps of the first read head's largest weight (1: it reads
-one row at a time, however long the walk). `--show` also prints, for the first failing sequence of each size, the row the first read head
+one row at a time, however long the walk), and the wrong bits per sequence split between the vectors and
+the end-marker channel (an end marker given early, or missed, at a boundary is the latter). `--show` also prints, for the first failing sequence of each size, the row the first read head
 weights most at each answer step and the number of wrong bits there.
 """
 
@@ -43,7 +44,10 @@ def main() -> None:
             with torch.no_grad():
                 output = model(batch, trace=True)
             logits = output.logits  # (B, T_out, O): L × R vector steps, then the end marker
-            wrong_bits = ((logits > 0).float() != batch.targets).sum(dim=-1)  # (B, T_out)
+            wrong_channels = (logits > 0).float() != batch.targets  # (B, T_out, O): the bits, then the end marker
+            wrong_bits = wrong_channels.sum(dim=-1)  # (B, T_out)
+            vector_bits, marker_bits = (wrong_channels[..., :-1].sum().item() / len(wrong_bits),
+                                        wrong_channels[..., -1].sum().item() / len(wrong_bits))  # per sequence
             wrong = wrong_bits > 0
             failed = wrong.any(dim=1)  # (B,)
             first = wrong.float().argmax(dim=1)[failed]  # (F,) the first wrong step of each failed sequence
@@ -60,7 +64,8 @@ def main() -> None:
             repetition = (first // length + 1).float().mean().item()
             cells.append(f"{length}x{repeats}: {failed.float().mean().item():.0%} fail, "
                          f"{boundary.float().mean().item():.0%} of them at a boundary, first error in repetition "
-                         f"{repetition:.1f}, read peak {peak:.3f}")
+                         f"{repetition:.1f}, read peak {peak:.3f}, wrong bits per sequence {vector_bits:.2f} in the "
+                         f"vectors and {marker_bits:.2f} on the end-marker channel")
         print(f"{path} (seed {info['seed']}): " + "; ".join(cells))
 
 
