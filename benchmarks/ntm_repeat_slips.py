@@ -9,8 +9,9 @@ error falls. A reader that loses the vectors goes wrong inside a repetition; one
 where a repetition ends goes wrong at a boundary, and every later step is then out of phase.
 Also printed: the mean over the answer steps of the first read head's largest weight (1: it reads
 one row at a time, however long the walk), and the wrong bits per sequence split between the vectors and
-the end-marker channel (an end marker given early, or missed, at a boundary is the latter). `--show` also prints, for the first failing sequence of each size, the row the first read head
-weights most at each answer step and the number of wrong bits there.
+the end-marker channel (an end marker given early, or missed, at a boundary is the latter). `--show` also
+prints, for the first failing sequence of each size, the row the first read head weights most at each
+answer step and the number of wrong bits there.
 """
 
 from __future__ import annotations
