@@ -36,6 +36,8 @@ def evaluate(
     repeats: Annotated[Optional[int], typer.Option("--repeats", help="NTM repeat copy: repeats per test sequence.",
                                                    show_default=False)] = None,
     sequences: Annotated[int, typer.Option("--sequences", help="NTM: test sequences per size.")] = 128,
+    memory_size: Annotated[Optional[int], typer.Option("--memory-size", show_default=False, help=(
+        "NTM: test with this many memory rows (at least the trained number), no retraining."))] = None,
     threads: Threads = None,
 ) -> None:
     """Evaluate readers on the official bAbI test files (or, with --split valid, on their validation
@@ -54,8 +56,10 @@ def evaluate(
         torch.set_num_threads(threads)
     device = resolve_device(device)
     if lengths is not None or is_ntm_folder(path):
-        evaluate_ntm_command(path, lengths, repeats, sequences, format, output, device)
+        evaluate_ntm_command(path, lengths, repeats, sequences, format, output, device, memory_size)
         return
+    if memory_size is not None:
+        raise ConfigError(f"--memory-size applies to an NTM trained on an algorithmic task; {path} holds bAbI readers")
     if test_file is not None:
         if split != "test":
             raise ConfigError("--split valid applies to the official tasks, not to --test-file")

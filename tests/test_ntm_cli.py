@@ -229,6 +229,27 @@ def test_cli_evaluate_lengths(cli_run):
     assert "bit errors/seq" in table
 
 
+def test_cli_evaluate_memory_size(cli_run, tmp_path):
+    out, _ = cli_run  # trained with 12 memory rows
+    model, task, _ = load_ntm(out)
+    table = assert_ok(invoke("evaluate", out, "--lengths", "3", "--sequences", 4, "--memory-size", 20))
+    assert "20 memory rows (trained with 12)" in " ".join(table.split())
+    report = json.loads(assert_ok(invoke("evaluate", out, "--lengths", "14", "--sequences", 8, "--memory-size", 20,
+                                         "--format", "json")))
+    expected = score_sizes(model.with_memory_rows(20), task, [14], sequences=8)[0]
+    assert report["scores"][0]["bit_errors"] == pytest.approx(expected.bit_errors)
+    for args, message in (
+            ([out, "--memory-size", 8], f"--memory-size 8: {out} was trained with 12 memory rows; give at least that many"),
+            ([TINY_TRAIN.parent, "--memory-size", 20], "--memory-size applies to an NTM trained on an algorithmic task")):
+        result = invoke("evaluate", *args)
+        assert result.exit_code == 1 and message in ANSI.sub("", result.stderr).replace("\n", " ")
+    lstm = tmp_path / "lstm"
+    assert_ok(invoke("train", "--reader", "lstm", "--task", "copy", "--out", lstm, "--sequences", 8, "--eval-every", 8,
+                     "--batch-size", 8, "--controller-size", 8))
+    result = invoke("evaluate", lstm, "--lengths", "3", "--memory-size", 20)
+    assert result.exit_code == 1 and "holds the LSTM baseline, which has no memory" in ANSI.sub("", result.stderr)
+
+
 def test_cli_plot(cli_run, tmp_path):
     pytest.importorskip("matplotlib", reason="plots need the memqa[plots] extra")
     out, _ = cli_run

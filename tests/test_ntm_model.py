@@ -28,6 +28,15 @@ def tiny_batch(batch_size: int = 6, size: int = 3, seed: int = 0):
     return TINY_TASK.sample(batch_size, torch.Generator().manual_seed(seed), size=size)
 
 
+def train_a_little(model: NTMSequenceModel, updates: int = 3) -> None:
+    optimizer = model.make_optimizer(1e-2)
+    for seed in range(updates):
+        optimizer.zero_grad()
+        batch = tiny_batch(seed=seed)
+        model.loss(batch, model(batch)).backward()
+        optimizer.step()
+
+
 @pytest.mark.parametrize("controller, layers, reads, writes", [
     ("lstm", 1, 1, 1), ("lstm", 2, 2, 3), ("feedforward", 1, 1, 1), ("feedforward", 2, 3, 2)])
 def test_step_shapes(controller, layers, reads, writes):
@@ -63,18 +72,40 @@ def test_initial_memory_modes(mode, learned_shape):
     cell = model.cell
     learned = dict(cell.named_parameters())
     assert (learned["initial_memory"].shape if "initial_memory" in learned else None) == learned_shape
-    optimizer = model.make_optimizer(1e-2)
-    for seed in range(3):
-        optimizer.zero_grad()
-        batch = tiny_batch(seed=seed)
-        model.loss(batch, model(batch)).backward()
-        optimizer.step()
+    train_a_little(model)
     memory = cell.initial_state(torch.zeros(2, TINY_TASK.input_size)).memory  # (B, N, M)
     assert memory.shape == (2, 8, 6)
     rows_equal = bool(memory[0].eq(memory[0, :1]).all())
     assert rows_equal == (mode != "rows")
     assert memory.eq(cell.config.memory_init).all() == (mode == "constant")
     assert "initial_memory" in cell.state_dict()  # saved whatever the mode, so a reader reloads exactly
+
+
+@pytest.mark.parametrize("mode", ["rows", "shared", "constant"])
+def test_with_memory_rows_inserts_rows_in_the_middle(mode):
+    # A trained NTM tested with a larger memory: rows 0-3 and 4-7 keep their learned start, the 4 new rows
+    # between them take the middle half's mean memory and the median weighting logit; nothing else changes
+    torch.manual_seed(0)
+    model = NTMSequenceModel(tiny_config(initial_memory=mode))
+    train_a_little(model)
+    larger = model.with_memory_rows(12)
+    assert larger.config.memory_rows == 12 and model.config.memory_rows == 8  # a new model; the old one is kept
+    x = torch.zeros(2, TINY_TASK.input_size)
+    old, new = model.cell.initial_state(x).memory[0], larger.cell.initial_state(x).memory[0]  # (N, M)
+    assert new.shape == (12, 6)
+    assert torch.equal(new[:4], old[:4]) and torch.equal(new[8:], old[4:])
+    assert torch.allclose(new[4:8], old[2:6].mean(dim=0).expand(4, -1))
+    old_logits, new_logits = model.cell.initial_weighting_logits, larger.cell.initial_weighting_logits  # (H, N)
+    assert torch.equal(new_logits[:, :4], old_logits[:, :4]) and torch.equal(new_logits[:, 8:], old_logits[:, 4:])
+    assert torch.equal(new_logits[:, 4:8], old_logits[:, 1:].median(dim=1, keepdim=True).values.expand(-1, 4))
+    others = {name: value for name, value in model.state_dict().items() if "initial_memory" not in name
+              and "initial_weighting" not in name}
+    assert all(torch.equal(value, larger.state_dict()[name]) for name, value in others.items())
+    batch = tiny_batch(size=3)
+    assert larger(batch).logits.isfinite().all()
+    assert torch.equal(model.with_memory_rows(8)(batch).logits, model(batch).logits)
+    with pytest.raises(ConfigError, match="trained with 8"):
+        model.with_memory_rows(6)
 
 
 def test_initial_state_follows_the_input_dtype():

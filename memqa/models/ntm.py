@@ -9,6 +9,7 @@ no vocab.json and answers no bAbI questions (the bAbI NTM reader is a separate m
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -105,6 +106,29 @@ class NTMSequenceModel(BitSequenceModel):
                 states.append(state)
         all_logits = torch.stack(outputs, dim=1)  # (B, T, O)
         return SequenceOutput(all_logits[:, -answer_steps:], self._trace(all_logits, states) if trace else None)
+
+    def with_memory_rows(self, rows: int) -> "NTMSequenceModel":
+        """This NTM with a memory of `rows` rows (at least its own), to test it on sequences longer than its
+        memory: a head that keeps moving while it answers comes back round N rows and overwrites what it
+        stored (docs/ntm/copy.md). No weight depends on N but the learned initial state. The new rows go in
+        after row N/2, where no trained head starts: each takes the mean initial memory of the middle half of
+        the rows (the shared or constant row, when there is one) and each head's median initial weighting
+        logit over rows 1..N-1 (the heads start focused on row 0)."""
+        trained = self.config.memory_rows
+        if rows < trained:
+            raise ConfigError(f"a memory of {rows} rows: this NTM was trained with {trained}; give at least that many")
+        state = self.state_dict()
+        half, added = trained // 2, rows - trained
+        logits = state["cell.initial_weighting_logits"]  # (Hr+Hw, N)
+        fill = logits[:, 1:].median(dim=1, keepdim=True).values.expand(-1, added)  # (Hr+Hw, added)
+        state["cell.initial_weighting_logits"] = torch.cat([logits[:, :half], fill, logits[:, half:]], dim=1)
+        if self.config.initial_memory == "rows":
+            memory = state["cell.initial_memory"]  # (N, M)
+            middle = memory[trained // 4: 3 * trained // 4].mean(dim=0, keepdim=True).expand(added, -1)  # (added, M)
+            state["cell.initial_memory"] = torch.cat([memory[:half], middle, memory[half:]])
+        larger = NTMSequenceModel(dataclasses.replace(self.config, memory_rows=rows))
+        larger.load_state_dict(state)
+        return larger.to(logits.device).train(self.training)
 
     @staticmethod
     def _trace(all_logits: Tensor, states: list[NTMState]) -> NTMTrace:

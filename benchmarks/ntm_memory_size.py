@@ -1,0 +1,83 @@
+"""Does a trained NTM fail on long sequences because its write head comes back round the memory?
+
+    python benchmarks/ntm_memory_size.py runs/rc-s0 ... [--rows 128,256] [--sizes 10x10,15x10,20x10,10x20] [--sequences 64]
+
+An NTM's write head may keep moving while it answers. Training never shows it the cost: memqa's repeat-copy
+sequences are at most 10 + 1 + 100 + 1 = 112 steps, fewer than the 128 rows of the memory, so a head that moves a
+row a step never comes back to the rows that hold the input. At 20 × 10 (222 steps) it does, and what it writes
+there overwrites the sequence it is copying.
+
+For each run this prints, at each test size (length x repeats for repeat copy, the length for copy): the bit errors per sequence with the memory the reader was trained with and with more rows, given
+with no retraining; and, with the trained memory, the write weight that falls during the answer on the rows that
+hold the input vectors (the first write head's most weighted row at each of their steps; not the marker rows
+written at the delimiter), summed over the answer steps and averaged over the sequences: near 0 for a head that
+leaves the input alone. Copy and repeat-copy runs only.
+
+The added rows go in the middle of the memory, where no head starts (`NTMSequenceModel.with_memory_rows`, which
+`memqa evaluate RUN --memory-size N` uses too).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from memqa.models.ntm import NTMSequenceModel
+from memqa.ntm_evaluate import TEST_SEED, load_ntm, score_sizes
+
+
+def sizes(text: str) -> list[tuple[int, int | None]]:
+    """"10x10,20x10" (length x repeats) or "40,80" (sizes of a task without repeats)."""
+    parsed = []
+    for item in text.split(","):
+        size, _, repeats = item.partition("x")
+        parsed.append((int(size), int(repeats) if repeats else None))
+    return parsed
+
+
+@torch.no_grad()
+def write_weight_on_input(model: NTMSequenceModel, task, size: int, repeats: int | None, sequences: int) -> float:
+    """The first write head's weight on the input's rows during the answer, summed over steps, mean over sequences."""
+    options = {} if repeats is None else {"repeats": repeats}
+    batch = task.sample(sequences, torch.Generator().manual_seed(TEST_SEED + size), size=size, **options)
+    writes = model(batch, trace=True).trace.write_weightings[:, :, 0]  # (B, T, N)
+    answer_steps = batch.targets.shape[1]
+    input_rows = writes[:, :size].argmax(dim=-1)  # (B, L): the row each input vector was written to most
+    on_input = torch.zeros_like(writes[:, 0]).scatter_(1, input_rows, 1.0)  # (B, N): 1 on the input's rows
+    return (writes[:, -answer_steps:] * on_input[:, None]).sum(dim=(1, 2)).mean().item()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--rows", type=lambda text: [int(n) for n in text.split(",")], default=None,
+                        help="memory sizes to test (default: the trained one and twice it)")
+    parser.add_argument("--sizes", type=sizes, default=None,
+                        help="default: 10x10,15x10,20x10,10x20 for repeat copy, 20,40,80,120 for copy")
+    parser.add_argument("--sequences", type=int, default=64)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for path in args.runs:
+        model, task, info = load_ntm(path, "cpu")
+        if not isinstance(model, NTMSequenceModel) or task.name not in ("copy", "repeat-copy"):
+            raise SystemExit(f"{path}: a {model.kind} reader of {task.name}; this script reads NTMs of copy or repeat copy")
+        test_sizes = args.sizes or sizes("10x10,15x10,20x10,10x20" if task.name == "repeat-copy" else "20,40,80,120")
+        trained = model.cell.config.memory_rows
+        overwrites = [write_weight_on_input(model, task, size, repeats, args.sequences) for size, repeats in test_sizes]
+        print(f"{path} ({task.name}, seed {info['seed']}, initial memory {model.cell.config.initial_memory}); "
+              "write weight on the input's rows during the answer with "
+              f"{trained} rows: " + ", ".join(f"{size}{'' if r is None else f'x{r}'} {w:.2f}"
+                                              for (size, r), w in zip(test_sizes, overwrites)))
+        for rows in args.rows or [trained, 2 * trained]:
+            larger = model.with_memory_rows(rows)
+            cells = []
+            for size, repeats in test_sizes:
+                score = score_sizes(larger, task, [size], repeats=repeats, sequences=args.sequences)[0]
+                cells.append(f"{size}{'' if repeats is None else f'x{repeats}'} {score.bit_errors:.2f} "
+                             f"({score.perfect:.0%} perfect)")
+            print(f"  {rows} rows: bit errors per sequence " + ", ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
