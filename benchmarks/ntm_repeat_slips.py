@@ -1,6 +1,7 @@
 """Where repeat-copy NTMs first go wrong: inside a repetition, or where one repetition gives way to the next.
 
     python benchmarks/ntm_repeat_slips.py runs/ntm-repeat-copy-s0 ... [--sizes 10x10,15x3,15x10,20x10] [--sequences 128]
+                                         [--memory-size 256]
 
 For each length × repeats, on seeded test sequences (never seen in training): the share of sequences with any
 wrong bit, and of those, the share whose first wrong output step is the first or second step of a
@@ -9,9 +10,13 @@ error falls. A reader that loses the vectors goes wrong inside a repetition; one
 where a repetition ends goes wrong at a boundary, and every later step is then out of phase.
 Also printed: the mean over the answer steps of the first read head's largest weight (1: it reads
 one row at a time, however long the walk), and the wrong bits per sequence split between the vectors and
-the end-marker channel (an end marker given early, or missed, at a boundary is the latter). `--show` also
+the end-marker channel (an end marker given early, or missed, at a boundary is the latter), and the share of
+sequences whose every repetition is right (all but the last step: a reader that copies all R repetitions and
+then does not stop fails only there). `--show` also
 prints, for the first failing sequence of each size, the row the first read head weights most at each
-answer step and the number of wrong bits there.
+answer step and the number of wrong bits there. `--memory-size N` runs each reader with N memory rows
+instead of its trained number (as `memqa evaluate --memory-size`), so that a write head that keeps moving does
+not come back round over the stored sequence.
 """
 
 from __future__ import annotations
@@ -35,10 +40,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=sizes, default=sizes("10x10,15x3,15x10,20x10"))
     parser.add_argument("--sequences", type=int, default=128)
     parser.add_argument("--show", action="store_true")
+    parser.add_argument("--memory-size", type=int, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
     for path in args.runs:
         model, task, info = load_run(path, "repeat-copy")
+        if args.memory_size is not None:
+            model = model.with_memory_rows(args.memory_size).eval()
         cells = []
         for length, repeats in args.sizes:
             batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=length, repeats=repeats)
@@ -51,6 +59,7 @@ def main() -> None:
                                         wrong_channels[..., -1].sum().item() / len(wrong_bits))  # per sequence
             wrong = wrong_bits > 0
             failed = wrong.any(dim=1)  # (B,)
+            copies_right = (~wrong[:, :-1].any(dim=1)).float().mean().item()  # every repetition right, the stop aside
             first = wrong.float().argmax(dim=1)[failed]  # (F,) the first wrong step of each failed sequence
             boundary = (first >= length) & (first % length <= 1)  # a later repetition's first two steps, or the end
             if args.show and len(first):
@@ -66,7 +75,8 @@ def main() -> None:
             cells.append(f"{length}x{repeats}: {failed.float().mean().item():.0%} fail, "
                          f"{boundary.float().mean().item():.0%} of them at a boundary, first error in repetition "
                          f"{repetition:.1f}, read peak {peak:.3f}, wrong bits per sequence {vector_bits:.2f} in the "
-                         f"vectors and {marker_bits:.2f} on the end-marker channel")
+                         f"vectors and {marker_bits:.2f} on the end-marker channel, {copies_right:.0%} of the sequences "
+                         "with every repetition right (the last step, where the end marker goes, aside)")
         print(f"{path} (seed {info['seed']}): " + "; ".join(cells))
 
 
