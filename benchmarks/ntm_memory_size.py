@@ -7,11 +7,12 @@ sequences are at most 10 + 1 + 100 + 1 = 112 steps, fewer than the 128 rows of t
 row a step never comes back to the rows that hold the input. At 20 × 10 (222 steps) it does, and what it writes
 there overwrites the sequence it is copying.
 
-For each run this prints, at each test size (length x repeats for repeat copy, the length for copy): the bit errors per sequence with the memory the reader was trained with and with more rows, given
-with no retraining; and, with the trained memory, the write weight that falls during the answer on the rows that
-hold the input vectors (the first write head's most weighted row at each of their steps; not the marker rows
-written at the delimiter), summed over the answer steps and averaged over the sequences: near 0 for a head that
-leaves the input alone. Copy and repeat-copy runs only.
+For each run and each memory size (the trained one and larger ones, given with no retraining), this prints at
+each test size (length x repeats for repeat copy, the length for copy) the bit errors per sequence, and the
+write weight that falls during the answer on the rows that hold the input vectors (the first write head's most
+weighted row at each of their steps; not the marker rows written at the delimiter), summed over the answer
+steps and averaged over the sequences: near 0 for a head that leaves the input alone. Copy and repeat-copy
+runs only.
 
 The added rows go in the middle of the memory, where no head starts (`NTMSequenceModel.with_memory_rows`, which
 `memqa evaluate RUN --memory-size N` uses too).
@@ -64,20 +65,17 @@ def main() -> None:
             raise SystemExit(f"{path}: a {model.kind} reader of {task.name}; this script reads NTMs of copy or repeat copy")
         test_sizes = args.sizes or sizes("10x10,15x10,20x10,10x20" if task.name == "repeat-copy" else "20,40,80,120")
         trained = model.cell.config.memory_rows
-        overwrites = [write_weight_on_input(model, task, size, repeats, args.sequences) for size, repeats in test_sizes]
-        print(f"{path} ({task.name}, seed {info['seed']}, initial memory {model.cell.config.initial_memory}); "
-              "write weight on the input's rows during the answer with "
-              f"{trained} rows: " + ", ".join(f"{size}{'' if r is None else f'x{r}'} {w:.2f}"
-                                              for (size, r), w in zip(test_sizes, overwrites)))
+        print(f"{path} ({task.name}, seed {info['seed']}, initial memory {model.cell.config.initial_memory}, "
+              f"trained with {trained} rows)")
         for rows in args.rows or [trained, 2 * trained]:
             larger = model.with_memory_rows(rows)
             cells = []
             for size, repeats in test_sizes:
                 score = score_sizes(larger, task, [size], repeats=repeats, sequences=args.sequences)[0]
+                weight = write_weight_on_input(larger, task, size, repeats, args.sequences)
                 cells.append(f"{size}{'' if repeats is None else f'x{repeats}'} {score.bit_errors:.2f} "
-                             f"({score.perfect:.0%} perfect)")
+                             f"({score.perfect:.0%} perfect, write weight on the input {weight:.2f})")
             print(f"  {rows} rows: bit errors per sequence " + ", ".join(cells), flush=True)
-
 
 if __name__ == "__main__":
     main()
