@@ -1,7 +1,8 @@
-"""NTM copy-task training on CPU: sequences per second, and wall time to converge.
+"""NTM copy-task training: sequences per second, and wall time to converge.
 
     python benchmarks/ntm_speed.py --threads 2                  # throughput, then one run to convergence (seed 0)
     python benchmarks/ntm_speed.py --threads 2 --seeds 0,1,2,3  # convergence of several seeds, one after another
+    python benchmarks/ntm_speed.py --device cuda --batch-sizes 1,8,32,128,512 --seeds 0   # on a GPU
 
 Throughput: training steps (forward, backward, RMSProp) on copy sequences drawn from the training
 distribution (lengths 1-20), no evaluation. Convergence: `memqa train --reader ntm --task copy`'s
@@ -32,25 +33,30 @@ class Converged(KeyboardInterrupt):
     """Stops the trainer like Ctrl-C does (it keeps the best weights) once the target is met."""
 
 
-def throughput(batch_size: int, steps: int, seed: int = 0) -> float:
-    """Training sequences per second at `batch_size`."""
+def throughput(batch_size: int, steps: int, seed: int = 0, device: str = "cpu") -> float:
+    """Training sequences per second at `batch_size` (after two untimed steps: CUDA starts lazily)."""
     task, config, train = default_configs("copy", batch_size=batch_size)
     torch.manual_seed(seed)
-    model = NTMSequenceModel(config)
+    model = NTMSequenceModel(config).to(device)
     optimizer = model.make_optimizer(train.learning_rate)
     generator = torch.Generator().manual_seed(seed)
-    batches = [task.sample(batch_size, generator) for _ in range(steps)]
-    started = time.perf_counter()
-    for batch in batches:
+    batches = [task.sample(batch_size, generator).to(device) for _ in range(steps + 2)]
+    for index, batch in enumerate(batches):
+        if index == 2:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
         loss = model.loss(batch, model(batch))
         optimizer.zero_grad()
         loss.backward()
         model.clip_gradients(train)
         optimizer.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
     return steps * batch_size / (time.perf_counter() - started)
 
 
-def converge(seed: int, sequences: int) -> dict:
+def converge(seed: int, sequences: int, device: str = "cpu") -> dict:
     task, config, train = default_configs("copy", sequences)
     found: dict = {}
 
@@ -60,7 +66,8 @@ def converge(seed: int, sequences: int) -> dict:
             raise Converged
 
     with tempfile.TemporaryDirectory() as folder:
-        request = NTMTrainRequest(Path(folder) / "copy", task, config, dataclasses.replace(train, seed=seed))
+        request = NTMTrainRequest(Path(folder) / "copy", task, config, dataclasses.replace(train, seed=seed),
+                                  device=device)
         started = time.perf_counter()
         train_ntm(request, on_point=on_point)
         seconds = time.perf_counter() - started
@@ -73,20 +80,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-sizes", default="1,8,16,32")
     parser.add_argument("--steps", type=int, default=30, help="training steps timed per batch size")
-    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--seeds", default="0", help="seeds to train to convergence, e.g. 0,1,2 (empty: none)")
     parser.add_argument("--sequences", type=int, default=30_000, help="give up on convergence after this many")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    summary = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)",
-               "torch": torch.__version__, "throughput": {}, "convergence": []}
+    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)"
+    if args.device == "cuda":
+        machine += f", {torch.cuda.get_device_name()}"
+    summary = {"machine": machine, "device": args.device, "torch": torch.__version__, "throughput": {},
+               "convergence": []}
     if not args.skip_throughput:
         for batch_size in map(int, args.batch_sizes.split(",")):
-            rate = throughput(batch_size, args.steps)
+            rate = throughput(batch_size, args.steps, device=args.device)
             summary["throughput"][batch_size] = round(rate, 1)
             print(f"batch {batch_size:>3}: {rate:7.1f} training sequences/s", flush=True)
-    for seed in map(int, args.seeds.split(",")):
-        row = converge(seed, args.sequences)
+    for seed in [int(seed) for seed in args.seeds.split(",") if seed]:
+        row = converge(seed, args.sequences, args.device)
         summary["convergence"].append(row)
         print(f"seed {seed}: " + (f"under {CONVERGED_BIT_ERRORS} bit errors after {row['sequences']} sequences, "
                                   f"{row['seconds']} s" if row["converged"] else f"not converged in {args.sequences}"),
