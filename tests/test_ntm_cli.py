@@ -185,18 +185,21 @@ def test_cli_train_bad_decay_flags(tmp_path, flags, fragment):
     assert not (tmp_path / "x").exists()
 
 
-def test_associative_recall_trains_with_adam_at_batch_32_by_default(tmp_path, monkeypatch):
-    # TRAINING_DEFAULTS: Collier & Beel's Adam (lr 1e-3, batch 32) for associative recall, the paper's
-    # RMSProp at batch 8 elsewhere; each flag still overrides its part, and the LSTM baseline keeps Table 3's
+def test_associative_recall_trains_with_adam_at_batch_32_and_a_constant_memory_by_default(tmp_path, monkeypatch):
+    # TRAINING_DEFAULTS: Collier & Beel's Adam (lr 1e-3, batch 32) and constant initial memory for associative
+    # recall, the paper's RMSProp at batch 8 and learned rows elsewhere; each flag still overrides its part,
+    # and the LSTM baseline keeps Table 3's
     requests = []
     monkeypatch.setattr("memqa_cli.ntm.run_ntm_command", requests.append)
     runs = [("ntm", "associative-recall", []), ("ntm", "copy", []),
-            ("ntm", "associative-recall", ["--optimizer", "rmsprop", "--batch-size", 8, "--lr", "3e-4"]),
+            ("ntm", "associative-recall", ["--optimizer", "rmsprop", "--batch-size", 8, "--lr", "3e-4",
+                                           "--initial-memory", "rows"]),
             ("lstm", "associative-recall", [])]
     for index, (reader, task, flags) in enumerate(runs):
         assert_ok(invoke("train", "--reader", reader, "--task", task, "--out", tmp_path / str(index), *flags))
     assert [(r.model_config.optimizer, r.train_config.batch_size, r.train_config.learning_rate) for r in requests] == [
         ("adam", 32, 1e-3), ("rmsprop", 8, pytest.approx(3e-4)), ("rmsprop", 8, 3e-4), ("rmsprop", 8, pytest.approx(3e-4))]
+    assert [r.model_config.initial_memory for r in requests[:3]] == ["constant", "rows", "rows"]
 
 
 @pytest.mark.parametrize("task", ["repeat-copy", "associative-recall", "priority-sort"])
