@@ -77,5 +77,6 @@ def main() -> None:
                              f"({score.perfect:.0%} perfect, write weight on the input {weight:.2f})")
             print(f"  {rows} rows: bit errors per sequence " + ", ".join(cells), flush=True)
 
+
 if __name__ == "__main__":
     main()

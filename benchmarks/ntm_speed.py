@@ -43,17 +43,20 @@ def throughput(batch_size: int, steps: int, seed: int = 0, device: str = "cpu") 
     batches = [task.sample(batch_size, generator).to(device) for _ in range(steps + 2)]
     for index, batch in enumerate(batches):
         if index == 2:
-            if device == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
+            started = _now(device)
         loss = model.loss(batch, model(batch))
         optimizer.zero_grad()
         loss.backward()
         model.clip_gradients(train)
         optimizer.step()
+    return steps * batch_size / (_now(device) - started)
+
+
+def _now(device: str) -> float:
+    """The wall clock once `device` has finished the work queued on it."""
     if device == "cuda":
         torch.cuda.synchronize()
-    return steps * batch_size / (time.perf_counter() - started)
+    return time.perf_counter()
 
 
 def converge(seed: int, sequences: int, device: str = "cpu") -> dict:

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA G
 
 BABI_FAST = {"memn2n": ["--epochs", "6", "--linear-start-epochs", "2", "--batch-size", "8"],
              "memnn": ["--epochs", "3", "--batch-size", "8", "--embedding-dim", "10"]}
-NTM_FAST = ["--task", "copy", "--sequences", "64", "--eval-every", "32", "--batch-size", "8", *SMALL_MEMORY]
+COPY_FAST = ["--task", "copy", "--sequences", "64", "--eval-every", "32", "--batch-size", "8"]
+SMALL = {"ntm": SMALL_MEMORY, "lstm": ["--controller-size", "16"]}
 STORY = "Mary moved to the bathroom. John went to the hallway. Mary travelled to the office."
 
 
@@ -72,9 +73,7 @@ def test_evaluate_and_ask_take_device_cuda(babi_run):
 @pytest.mark.parametrize("reader", ["ntm", "lstm"])
 def test_an_algorithmic_reader_trained_on_cuda_scores_the_same_on_the_cpu(tmp_path, reader):
     out = tmp_path / reader
-    flags = NTM_FAST if reader == "ntm" else [flag for flag in NTM_FAST if flag not in SMALL_MEMORY] + [
-        "--controller-size", "16"]
-    assert_ok(invoke("train", "--reader", reader, *flags, "--out", out, "--device", "cuda"))
+    assert_ok(invoke("train", "--reader", reader, *COPY_FAST, *SMALL[reader], "--out", out, "--device", "cuda"))
     reports = [json.loads(assert_ok(invoke("evaluate", out, "--lengths", "2,6", "--sequences", 16, "--format", "json",
                                            "--device", device)))["scores"] for device in ("cuda", "cpu")]
     for on_gpu, on_cpu in zip(*reports, strict=True):
