@@ -40,6 +40,7 @@ class NTMOptions:
     optimizer: str | None = None  # "rmsprop", "graves" or "adam" (None: NTMConfig's default)
     reader: str = NTM_READER  # or LSTM_READER
     initial_memory: str | None = None  # "rows", "shared" or "constant" (None: NTMConfig's default)
+    valid_repeats: str | None = None  # repeat copy: "LOW-HIGH" or "N"
 
 
 def train_ntm_command(options: NTMOptions) -> None:
@@ -69,7 +70,8 @@ def train_ntm_command(options: NTMOptions) -> None:
                      weight_decay=options.weight_decay, **_decay(options))
     request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
                               parse_size_range(options.valid_sizes) if options.valid_sizes else None,
-                              invoked_command())
+                              invoked_command(),
+                              parse_size_range(options.valid_repeats, "--valid-repeats") if options.valid_repeats else None)
     run_ntm_command(request)
 
 
@@ -89,15 +91,15 @@ def _decay(options: NTMOptions) -> dict[str, int | float]:
     return {"decay_every": options.decay_every // options.eval_every, "decay_factor": factor}
 
 
-def parse_size_range(spec: str) -> tuple[int, int]:
-    """--valid-sizes "8-10" or "12" -> (low, high); ConfigError when it is neither."""
+def parse_size_range(spec: str, flag: str = "--valid-sizes") -> tuple[int, int]:
+    """--valid-sizes (or --valid-repeats) "8-10" or "12" -> (low, high); ConfigError when it is neither."""
     from memqa.errors import ConfigError
 
     low, _, high = spec.partition("-")
     try:
         return int(low), int(high or low)
     except ValueError:
-        raise ConfigError(f"--valid-sizes must be LOW-HIGH or N (e.g. 8-10), got {spec!r}") from None
+        raise ConfigError(f"{flag} must be LOW-HIGH or N (e.g. 8-10), got {spec!r}") from None
 
 
 def run_ntm_command(request, resume: bool = False) -> None:

@@ -99,6 +99,7 @@ def train(
     optimizer: Annotated[Optional[str], _Opt("--optimizer", help="NTM: rmsprop (torch's RMSprop), graves (Graves 2013 eqs. 38-41, centred) or adam (torch's Adam, as Collier & Beel 2018) [rmsprop; associative-recall adam].", show_default=False)] = None,
     initial_memory: Annotated[Optional[str], _Opt("--initial-memory", help="NTM: the memory each sequence starts from: rows (every row learned), shared (one learned row at every position) or constant (1e-6, not learned) [rows; associative-recall constant].", show_default=False)] = None,
     valid_sizes: Annotated[Optional[str], _Opt("--valid-sizes", metavar="LOW-HIGH", help="NTM: sizes of the validation sequences that choose the kept weights, e.g. 8-10 [the training sizes].", show_default=False)] = None,
+    valid_repeats: Annotated[Optional[str], _Opt("--valid-repeats", metavar="LOW-HIGH", help="NTM repeat-copy: repeat counts of the validation sequences, e.g. 10 with --valid-sizes 11-15 so that they hold the longest episodes [the training counts, 1-10].", show_default=False)] = None,
 ) -> None:
     """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1
 
@@ -128,7 +129,8 @@ def train(
                               "and the bAbI files do not apply")
         train_ntm_command(NTMOptions(out, task, sequences, eval_every, batch_size, learning_rate, controller,
                                      controller_size, heads, memory_size, repeats, seed, device, valid_sizes,
-                                     decay_every, decay_factor, weight_decay, optimizer, reader, initial_memory))
+                                     decay_every, decay_factor, weight_decay, optimizer, reader, initial_memory,
+                                     valid_repeats))
         return
     for name in NTM_ONLY:
         if given(context, name):
@@ -188,7 +190,7 @@ def _train(request, workers: int, resume: bool = False) -> None:
 
 
 NTM_ONLY = ("sequences", "eval_every", "controller", "controller_size", "heads", "valid_sizes", "optimizer",
-            "initial_memory")  # train's parameters
+            "initial_memory", "valid_repeats")  # train's parameters
 MEMORY_ONLY = ("controller", "heads", "initial_memory")  # of those, the ones the LSTM baseline refuses too
 
 

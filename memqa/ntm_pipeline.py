@@ -30,8 +30,8 @@ from memqa.config import (NTM_LEARNING_RATE, LSTMBaselineConfig, NTMConfig, Trai
                           train_config_from_dict)
 from memqa.errors import CheckpointError, ConfigError
 from memqa.models.ntm import BitSequenceModel, LSTMSequenceModel, NTMSequenceModel
-from memqa.tasks.algorithmic import (FixedSequences, SequenceBatch, Task, TaskStream, make_task, sequence_scores,
-                                     task_from_dict)
+from memqa.tasks.algorithmic import (FixedSequences, RepeatCopyTask, SequenceBatch, Task, TaskStream, make_task,
+                                     sequence_scores, task_from_dict)
 from memqa.resume import (StateStore, end_run, has_saved_epochs, read_json, read_request, start_run,
                           state_dir, write_json)
 from memqa.train import EpochRecord, TrainResult, train_model
@@ -88,12 +88,16 @@ class NTMTrainRequest:
     # Larger ones (associative recall: 8-10 items, trained on 2-6) favour the weights that generalise (docs/ntm.md).
     valid_sizes: tuple[int, int] | None = None
     command: str = ""  # the command line that started the run, kept in config.json and the model card
+    # Repeat copy: the repeat counts (low, high) of the validation sequences; None: the training ones. With
+    # --valid-sizes they can make validation hold the longest episodes, which the 8 drawn batches may miss.
+    valid_repeats: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        if self.valid_sizes is not None:
-            low, high = self.valid_sizes
-            if not 1 <= low <= high:
-                raise ConfigError(f"--valid-sizes must be LOW-HIGH with 1 <= LOW <= HIGH, got {low}-{high}")
+        for flag, value in (("--valid-sizes", self.valid_sizes), ("--valid-repeats", self.valid_repeats)):
+            if value is not None and not 1 <= value[0] <= value[1]:
+                raise ConfigError(f"{flag} must be LOW-HIGH with 1 <= LOW <= HIGH, got {value[0]}-{value[1]}")
+        if self.valid_repeats is not None and not isinstance(self.task, RepeatCopyTask):
+            raise ConfigError(f"--valid-repeats is for --task repeat-copy; this run trains {self.task.name}")
 
 
 @dataclass
@@ -197,7 +201,8 @@ CURVE_FILE = "curve.json"
 def _train_once(request: NTMTrainRequest, seed: int, on_point, folder: Path) -> tuple[TrainResult, list[dict]]:
     torch.manual_seed(seed)
     model = SEQUENCE_MODELS[sequence_reader(request.model_config)](request.model_config)
-    valid = FixedSequences.drawn(request.task, VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED, sizes=request.valid_sizes)
+    valid = FixedSequences.drawn(request.task, VALID_BATCHES, VALID_BATCH_SIZE, VALID_SEED, sizes=request.valid_sizes,
+                                 repeats=request.valid_repeats)
     curve = _read_curve(folder / CURVE_FILE)  # a resumed seed's points so far
     last_time = time.perf_counter()
 
@@ -245,7 +250,8 @@ def ntm_request_to_json(request: NTMTrainRequest) -> dict:
     return {"reader": "ntm", "model": sequence_reader(request.model_config), "out": os.path.abspath(request.out),
             "task": request.task.to_dict(), "model_config": to_dict(request.model_config),
             "train_config": to_dict(request.train_config), "eval_every": request.eval_every, "device": request.device,
-            "valid_sizes": list(request.valid_sizes) if request.valid_sizes else None, "command": request.command}
+            "valid_sizes": list(request.valid_sizes) if request.valid_sizes else None, "command": request.command,
+            "valid_repeats": list(request.valid_repeats) if request.valid_repeats else None}
 
 
 def is_ntm_run(run_dir: str | os.PathLike) -> bool:
@@ -257,8 +263,9 @@ def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
     """The NTM run request saved in run_dir (its out is run_dir, wherever the run was started)."""
     data, where = read_request(run_dir), f"{state_dir(run_dir) / 'request.json'}"
     expected = {"reader", "out", "task", "model_config", "train_config", "eval_every", "device"}
-    # runs saved before --valid-sizes, before the command was kept or before the LSTM baseline lack these
-    optional = {"valid_sizes", "command", "model"}
+    # runs saved before --valid-sizes, before the command was kept, before the LSTM baseline or before
+    # --valid-repeats lack these
+    optional = {"valid_sizes", "command", "model", "valid_repeats"}
     if not expected <= set(data) <= expected | optional:
         raise CheckpointError(f"{where}: expected keys {sorted(expected | optional)}, found {sorted(data)}")
     model = data.get("model", "ntm")
@@ -270,7 +277,7 @@ def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
                                          where=f"{where}: model_config"),
                                train_config_from_dict(data["train_config"], where=f"{where}: train_config"),
                                int(data["eval_every"]), str(data["device"]), _sizes(data.get("valid_sizes")),
-                               str(data.get("command", "")))
+                               str(data.get("command", "")), _sizes(data.get("valid_repeats")))
     except (ConfigError, TypeError, ValueError) as error:
         message = str(error)
         raise CheckpointError(message if where in message else f"{where}: {message}") from None
@@ -296,6 +303,7 @@ def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> d
         "train_config": dataclasses.asdict(request.train_config),
         "eval_every": request.eval_every,
         "valid_sizes": list(request.valid_sizes or request.task.training_sizes),
+        **({"valid_repeats": list(request.valid_repeats)} if request.valid_repeats else {}),
         "seed": result.seed,
         "parameters": sum(parameter.numel() for parameter in result.model.parameters()),
         "best_sequences": best.get("sequences", 0),
@@ -310,12 +318,20 @@ def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> d
 
 
 def _sizes_title(info: dict, task: dict) -> str:
-    """ "training sizes", or the validation sizes when they differ from them (e.g. "items 8-10")."""
-    sizes = info.get("valid_sizes")
-    training = task_from_dict(task).training_sizes
-    if not sizes or tuple(sizes) == training:
-        return "training sizes"
-    return f"{task_from_dict(task).size_name} {sizes[0]}-{sizes[1]}; trained on {training[0]}-{training[1]}"
+    """ "training sizes", or the validation sizes (and repeat counts) where they differ from the training ones
+    (e.g. "items 8-10; trained on 2-6")."""
+    sizes, repeats = info.get("valid_sizes"), info.get("valid_repeats")
+    algorithmic = task_from_dict(task)
+    training = algorithmic.training_sizes
+
+    def span(low: int, high: int) -> str:
+        return f"{low}" if low == high else f"{low}-{high}"
+
+    parts = [] if not sizes or tuple(sizes) == training else [
+        f"{algorithmic.size_name} {span(*sizes)}; trained on {span(*training)}"]
+    if repeats and isinstance(algorithmic, RepeatCopyTask):
+        parts.append(f"repeats {span(*repeats)}; trained on {span(algorithmic.min_repeats, algorithmic.max_repeats)}")
+    return "; ".join(parts) or "training sizes"
 
 
 def ntm_card(info: dict, model_config: SequenceModelConfig) -> str:

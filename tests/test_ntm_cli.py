@@ -18,7 +18,7 @@ from memqa.errors import CheckpointError
 from memqa.ntm_evaluate import load_ntm, score_sizes
 from memqa.ntm_pipeline import DEFAULT_SEQUENCES, NTMTrainRequest, default_configs, schedule, train_ntm
 from memqa.reader import load_reader
-from memqa.tasks.algorithmic import CopyTask, FixedSequences
+from memqa.tasks.algorithmic import CopyTask, FixedSequences, RepeatCopyTask, uniform_int
 from memqa_cli.main import app
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -271,6 +271,13 @@ def test_cli_plot(cli_run, tmp_path):
     (["train", "--reader", "ntm", "--task", "copy", "--valid-sizes", "8-x", "--out", "x"], "--valid-sizes must be LOW-HIGH"),
     (["train", "--reader", "ntm", "--task", "copy", "--valid-sizes", "9-8", "--out", "x"], "1 <= LOW <= HIGH"),
     (["train", "--train-file", TINY_TRAIN, "--valid-sizes", "8-10", "--out", "x"], "--valid-sizes applies to --reader ntm or lstm"),
+    (["train", "--reader", "ntm", "--task", "copy", "--valid-repeats", "10", "--out", "x"],
+     "--valid-repeats is for --task repeat-copy; this run trains copy"),
+    (["train", "--reader", "ntm", "--task", "repeat-copy", "--valid-repeats", "ten", "--out", "x"],
+     "--valid-repeats must be LOW-HIGH or N"),
+    (["train", "--reader", "ntm", "--task", "repeat-copy", "--valid-repeats", "0", "--out", "x"], "1 <= LOW <= HIGH"),
+    (["train", "--train-file", TINY_TRAIN, "--valid-repeats", "10", "--out", "x"],
+     "--valid-repeats applies to --reader ntm or lstm"),
     (["train", "--train-file", TINY_TRAIN, "--controller", "lstm", "--out", "x"], "--controller applies to --reader ntm only"),
     (["train", "--train-file", TINY_TRAIN, "--sequences", "10", "--out", "x"],
      "--sequences applies to --reader ntm or lstm (the algorithmic tasks) only"),
@@ -338,3 +345,25 @@ def test_validation_sizes_choose_the_kept_weights(tmp_path):
     other = json.loads((default / "config.json").read_text())["info"]
     assert other["valid_sizes"] == [2, 6] and "## Validation (training sizes)" in (default / "README.md").read_text()
     assert info["scores"]["valid_cost_bits"] != other["scores"]["valid_cost_bits"]
+
+
+def test_validation_repeats_give_repeat_copy_its_longest_episodes(tmp_path):
+    task = RepeatCopyTask()
+    drawn = FixedSequences.drawn(task, 4, 2, seed=9, sizes=(3, 5), repeats=(10, 10))
+    for batch in drawn.batches():  # every batch repeats its sequence 10 times: 10 x length steps, then the end marker
+        length = (batch.inputs.shape[1] - 2) // 11
+        assert batch.targets.shape[1] == 10 * length + 1 and 3 <= length <= 5
+    # without repeats, validation is the one drawn before --valid-repeats existed: saved runs keep their kept weights
+    generator = torch.Generator().manual_seed(9)
+    before = [task.sample(2, generator, uniform_int(3, 5, generator)) for _ in range(4)]
+    now = FixedSequences.drawn(task, 4, 2, seed=9, sizes=(3, 5)).batches()
+    assert all(torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets) for a, b in zip(before, now))
+
+    out = tmp_path / "repeat"
+    assert_ok(invoke("train", "--reader", "ntm", "--task", "repeat-copy", "--out", out, "--sequences", 8,
+                     "--eval-every", 8, "--batch-size", 8, "--valid-sizes", "3-4", "--valid-repeats", "12",
+                     *SMALL_MEMORY))
+    info = json.loads((out / "config.json").read_text())["info"]
+    assert info["valid_sizes"] == [3, 4] and info["valid_repeats"] == [12, 12]
+    assert "## Validation (length 3-4; trained on 1-10; repeats 12; trained on 1-10)" in (out / "README.md").read_text()
+

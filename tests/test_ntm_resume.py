@@ -154,6 +154,7 @@ def test_sigkill_mid_ntm_training_then_resume_is_bit_identical(cli_reference, tm
     (["--task", "repeat-copy"], "--task repeat-copy contradicts"),
     (["--heads", "2"], "--heads 2 contradicts"),
     (["--valid-sizes", "5-6"], "--valid-sizes 5-6 contradicts"),
+    (["--valid-repeats", "3"], "--valid-repeats 3 contradicts"),
     (["--decay-every", "64"], "--decay-every 64 contradicts"),
     (["--optimizer", "graves"], "--optimizer graves contradicts"),
     (["--hops", "2"], "--hops cannot be given with --resume"),

@@ -269,13 +269,18 @@ class FixedSequences:
 
     @classmethod
     def drawn(cls, task: Task, batches: int, batch_size: int, seed: int, *, sizes: tuple[int, int] | None = None,
-              **size: Any) -> "FixedSequences":
+              repeats: tuple[int, int] | None = None, **size: Any) -> "FixedSequences":
         """`batches` batches; each of one size, drawn uniformly from `sizes` (low, high), by default the
-        training range (or as `size` gives it)."""
+        training range (or as `size` gives it); repeat copy's repeat count likewise from `repeats`."""
         generator = torch.Generator().manual_seed(seed)
-        if sizes is None:
-            return cls([task.sample(batch_size, generator, **size) for _ in range(batches)])
-        return cls([task.sample(batch_size, generator, uniform_int(*sizes, generator), **size) for _ in range(batches)])
+
+        def batch() -> SequenceBatch:
+            # Without `repeats`, the draws are the ones made before that option existed (runs keep their validation).
+            length = None if sizes is None else uniform_int(*sizes, generator)
+            count = {} if repeats is None else {"repeats": uniform_int(*repeats, generator)}
+            return task.sample(batch_size, generator, length, **size, **count)
+
+        return cls([batch() for _ in range(batches)])
 
     def __len__(self) -> int:
         return sum(batch.inputs.shape[0] for batch in self.stored)
