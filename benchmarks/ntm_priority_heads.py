@@ -15,6 +15,7 @@ On `--sequences` test sequences of 20 vectors (the test sequences of `memqa eval
 from __future__ import annotations
 
 import argparse
+from typing import NamedTuple
 
 import torch
 
@@ -37,6 +38,26 @@ def spearman(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (rx * ry).sum(dim=-1) / (rx.norm(dim=-1) * ry.norm(dim=-1))
 
 
+class HeadMeasures(NamedTuple):
+    peak: torch.Tensor  # (Hw,) each write head's mean largest weight at the input steps
+    correlation: list[float]  # per write head: the rank correlation of priority with the row written
+    hits: torch.Tensor  # (Hr,) each read head's share of answer steps on the wanted vector's row
+
+
+def measure(priority: torch.Tensor, writes: torch.Tensor, reads: torch.Tensor) -> HeadMeasures:
+    """priority (B, T_in); writes (B, T_in, Hw, N) at the input steps; reads (B, T_out, Hr, N) at the answer
+    steps, which output the T_out highest-priority vectors, highest first."""
+    wanted = priority.argsort(dim=1, descending=True)[:, : reads.shape[1]]  # (B, T_out) input step of each answer
+    peak = writes.amax(dim=-1).mean(dim=(0, 1))  # (Hw,)
+    written = writes.argmax(dim=-1)  # (B, T_in, Hw) the row each head wrote at each input step
+    correlation = [spearman(priority, written[..., h].float()).nanmean().item() for h in range(peak.shape[0])]
+    sharp = written[..., peak > SHARP]  # (B, T_in, Hs)
+    holding = sharp.gather(1, wanted[..., None].expand(-1, -1, sharp.shape[-1]))  # (B, T_out, Hs)
+    looked = reads.argmax(dim=-1)  # (B, T_out, Hr)
+    hits = (looked[..., :, None] == holding[..., None, :]).any(dim=-1).float().mean(dim=(0, 1))  # (Hr,)
+    return HeadMeasures(peak, correlation, hits)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+")
@@ -49,17 +70,8 @@ def main() -> None:
         batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=size)
         with torch.no_grad():
             trace = model(batch, trace=True).trace
-        writes = trace.write_weightings[:, :size]  # (B, T_in, Hw, N)
-        reads = trace.read_weightings[:, -kept:]  # (B, T_out, Hr, N) the answer steps
-        priority = batch.inputs[:, :size, task.bits]  # (B, T_in)
-        wanted = priority.argsort(dim=1, descending=True)[:, :kept]  # (B, T_out) input step of each answer
-        peak = writes.amax(dim=-1).mean(dim=(0, 1))  # (Hw,)
-        written = writes.argmax(dim=-1)  # (B, T_in, Hw) the row each head wrote at each input step
-        correlation = [spearman(priority, written[..., h].float()).nanmean().item() for h in range(peak.shape[0])]
-        sharp = written[..., peak > SHARP]  # (B, T_in, Hs)
-        holding = sharp.gather(1, wanted[..., None].expand(-1, -1, sharp.shape[-1]))  # (B, T_out, Hs)
-        looked = reads.argmax(dim=-1)  # (B, T_out, Hr)
-        hits = (looked[..., :, None] == holding[..., None, :]).any(dim=-1).float().mean(dim=(0, 1))  # (Hr,)
+        peak, correlation, hits = measure(batch.inputs[:, :size, task.bits], trace.write_weightings[:, :size],
+                                          trace.read_weightings[:, -kept:])
         write_text = "; ".join(f"write head {h + 1}: peak {peak[h]:.2f}, priority-row correlation "
                                f"{correlation[h]:+.2f}" for h in range(peak.shape[0]))
         read_text = "; ".join(f"read head {h + 1}: {hits[h]:.0%}" for h in range(hits.shape[0]))

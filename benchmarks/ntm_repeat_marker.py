@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=64)
     parser.add_argument("--hold", action="store_true")
     args = parser.parse_args()
-    if not 2 <= args.move_to <= args.length:
+    if not args.hold and not 2 <= args.move_to <= args.length:  # --hold moves nothing
         raise SystemExit(f"--move-to must be between 2 and --length ({args.length})")
     torch.set_num_threads(1)
     for path in args.runs:

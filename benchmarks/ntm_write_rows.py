@@ -27,6 +27,15 @@ def distinct(rows: torch.Tensor) -> torch.Tensor:
     return 1 + (ordered[..., 1:] != ordered[..., :-1]).sum(dim=-1)
 
 
+def rows_written(writes: torch.Tensor, items: int, span: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """writes (B, T, Hw, N), the list's `items` items of `span` steps first (a delimiter, then the vectors) ->
+    (rows per item (Hw,), rows per list (Hw,), the mean largest write weight at the vectors' steps)."""
+    listed = writes[:, : items * span].unflatten(1, (items, span))[:, :, 1:]  # (B, items, span - 1, Hw, N)
+    rows = listed.argmax(dim=-1).movedim(-1, 1)  # (B, Hw, items, span - 1)
+    return distinct(rows).float().mean(dim=(0, 2)), distinct(rows.flatten(2)).float().mean(dim=0), \
+        listed.max(dim=-1).values.mean().item()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+")
@@ -39,12 +48,7 @@ def main() -> None:
         batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=args.items)
         with torch.no_grad():
             writes = model(batch, trace=True).trace.write_weightings  # (B, T, Hw, N)
-        span = task.item_length + 1  # the item delimiter, then its vectors
-        listed = writes[:, : args.items * span].unflatten(1, (args.items, span))[:, :, 1:]  # (B, items, 3, Hw, N)
-        rows = listed.argmax(dim=-1).movedim(-1, 1)  # (B, Hw, items, 3)
-        per_item = distinct(rows).float().mean(dim=(0, 2))  # (Hw,)
-        per_list = distinct(rows.flatten(2)).float().mean(dim=0)  # (Hw,)
-        peak = listed.max(dim=-1).values.mean().item()
+        per_item, per_list, peak = rows_written(writes, args.items, task.item_length + 1)
         errors = score_sizes(model, task, [args.items])[0].bit_errors
         heads = "; ".join(f"head {h}: {per_item[h]:.2f} rows/item, {per_list[h]:.1f} rows/list"
                           for h in range(per_item.shape[0]))

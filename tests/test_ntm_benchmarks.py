@@ -1,0 +1,127 @@
+"""The NTM analysis scripts in benchmarks/ whose numbers the docs quote: their measures on traces built by
+hand (where the answer is known), and every script run as documented on tiny trained readers."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from memqa_cli.main import app
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+TINY = ["--sequences", "8", "--eval-every", "8", "--batch-size", "8", "--controller-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    sys.path.insert(0, str(BENCHMARKS))  # the scripts import their shared ntm_runs as a sibling
+    try:
+        yield {name: importlib.import_module(name) for name in ("ntm_priority_heads", "ntm_write_rows",
+                                                                "ntm_repeat_marker", "ntm_memory_size")}
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def one_hot(rows: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(rows, width).float()
+
+
+def test_priority_heads_tell_a_sort_by_priority_from_one_in_input_order(scripts):
+    heads = scripts["ntm_priority_heads"]
+    batch, size, kept, rows = 16, 20, 16, 32
+    priority = torch.rand(batch, size, generator=torch.Generator().manual_seed(0)) * 2 - 1  # (B, T_in)
+    by_priority = priority.argsort(dim=1).argsort(dim=1)  # (B, T_in): the row is the priority's rank
+    in_order = torch.arange(size).expand(batch, -1)  # (B, T_in): vector i to row i
+    writes = torch.stack([one_hot(by_priority, rows), one_hot(in_order, rows),
+                          torch.full((batch, size, rows), 1 / rows)], dim=2)  # (B, T_in, 3, N): the last diffuse
+    wanted = priority.argsort(dim=1, descending=True)[:, :kept]  # (B, T_out)
+    reads = torch.stack([one_hot(wanted, rows),  # the row where head 2 wrote the wanted vector
+                         one_hot(torch.full((batch, kept), rows - 1), rows)], dim=2)  # (B, T_out, 2, N): never
+    peak, correlation, hits = heads.measure(priority, writes, reads)
+    assert peak.tolist() == pytest.approx([1.0, 1.0, 1 / rows])
+    assert correlation[0] == pytest.approx(1.0) and abs(correlation[1]) < 0.2
+    # the first read head looks where the in-order head wrote the wanted vector; the second never does
+    assert hits.tolist() == pytest.approx([1.0, 0.0])
+    assert heads.spearman(priority, -priority).tolist() == pytest.approx([-1.0] * batch)
+
+
+def test_write_rows_count_rows_per_item_and_per_list(scripts):
+    count = scripts["ntm_write_rows"]
+    batch, items, span, rows = 2, 4, 4, 20
+    vector_rows = torch.arange(items * 3).view(items, 3)  # head 1: a row per vector
+    item_rows = torch.arange(items)[:, None].expand(items, 3)  # head 2: a row per item
+    steps = torch.zeros(items, span, 2, dtype=torch.long)  # (items, span, Hw); the delimiter steps write row 0
+    steps[:, 1:, 0], steps[:, 1:, 1] = vector_rows, item_rows
+    writes = one_hot(steps.flatten(0, 1), rows).expand(batch, -1, -1, -1)  # (B, T, Hw, N)
+    per_item, per_list, peak = count.rows_written(writes, items, span)
+    assert per_item.tolist() == [3.0, 1.0] and per_list.tolist() == [12.0, 4.0] and peak == 1.0
+    assert count.distinct(torch.tensor([[3, 1, 3], [2, 2, 2]])).tolist() == [2, 1]
+
+
+def test_repeat_marker_and_memory_size_parsers(scripts):
+    assert scripts["ntm_repeat_marker"].first_return([4, 5, 6, 4, 5]) == 3
+    assert scripts["ntm_repeat_marker"].first_return([1, 2, 3]) == 0
+    assert scripts["ntm_memory_size"].sizes("10x10,20") == [(10, 10), (20, None)]
+
+
+def train(out: Path, *args: str) -> Path:
+    result = CliRunner().invoke(app, ["train", "--out", str(out), *TINY, *args])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("benchmark-runs")
+    return {"priority-sort": train(base / "ps", "--reader", "ntm", "--task", "priority-sort", "--heads", "2",
+                                   "--memory-size", "24"),
+            "repeat-copy": train(base / "rc", "--reader", "ntm", "--task", "repeat-copy"),  # 128 learned rows
+            "associative-recall": train(base / "ar", "--reader", "ntm", "--task", "associative-recall",
+                                        "--heads", "1", "--memory-size", "24")}
+
+
+def run_script(name: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / name), *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=BENCHMARKS.parent)
+
+
+@pytest.mark.parametrize("script, task, args, expected", [
+    ("ntm_priority_heads.py", "priority-sort", ["--sequences", 4],
+     r"\(seed 0\): write head 1: peak [01]\.\d\d, priority-row correlation [+-]\d\.\d\d; write head 2: .*"
+     r"read head 1: \d+%; read head 2: \d+%"),
+    ("ntm_write_rows.py", "associative-recall", ["--items", 5, "--sequences", 4],
+     r"\(seed 0\): \d+\.\d{3} bit errors/seq at 5 items, mean peak write weight [01]\.\d\d; head 0: "
+     r"[123]\.\d\d rows/item, \d+\.\d rows/list"),
+    ("ntm_repeat_slips.py", "repeat-copy", ["--sizes", "3x2,12x10", "--sequences", 4],
+     r"\(seed 0\): 3x2: .*; 12x10: .*read peak"),
+    ("ntm_repeat_marker.py", "repeat-copy", ["--length", 4, "--repeats", 2, "--move-to", 2, "--sequences", 4],
+     r"4 x 2, 4 sequences: as written: step \d+ in \d+.*; marker moved to vector 2: step"),
+    ("ntm_repeat_marker.py", "repeat-copy", ["--length", 4, "--repeats", 2, "--hold", "--sequences", 4],
+     r"as written: \d+\.\d bit errors/seq, \d+% perfect.*; marker held: "),
+    ("ntm_memory_size.py", "repeat-copy", ["--rows", "128,256", "--sizes", "3x2", "--sequences", 4],
+     r"trained with 128 rows\)\n  128 rows: bit errors per sequence 3x2 \d+\.\d\d .*\n  256 rows: "),
+    ("ntm_initial_memory.py", "repeat-copy", ["--sequences", 4],
+     r"distance from the mean of rows 40-119: 0:\d+\.\d\d .*\n   as trained: 5 x 10 \d+\.\d\d"),
+])
+def test_each_script_runs_as_documented(runs, script, task, args, expected):
+    done = run_script(script, runs[task], *args)
+    assert done.returncode == 0, done.stderr
+    assert re.search(expected, done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("script, task, args, message", [
+    ("ntm_priority_heads.py", "repeat-copy", [], "an NTM of repeat-copy; this script reads priority-sort runs"),
+    ("ntm_write_rows.py", "priority-sort", [], "an NTM of priority-sort; this script reads associative-recall runs"),
+    ("ntm_memory_size.py", "associative-recall", [], "this script reads NTMs of copy or repeat copy"),
+    ("ntm_repeat_marker.py", "repeat-copy", ["--length", 4, "--move-to", 5], "--move-to must be between 2 and --length (4)"),
+])
+def test_bad_input_is_one_line(runs, script, task, args, message):
+    done = run_script(script, runs[task], *args)
+    assert done.returncode == 1 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
