@@ -24,8 +24,10 @@ import argparse
 
 import torch
 
+from ntm_runs import load_run
+
 from memqa.models.ntm import NTMSequenceModel
-from memqa.ntm_evaluate import TEST_SEED, load_ntm, score_sizes
+from memqa.ntm_evaluate import TEST_SEED, score_sizes
 
 
 def sizes(text: str) -> list[tuple[int, int | None]]:
@@ -60,9 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for path in args.runs:
-        model, task, info = load_ntm(path, "cpu")
-        if not isinstance(model, NTMSequenceModel) or task.name not in ("copy", "repeat-copy"):
-            raise SystemExit(f"{path}: a {model.kind} reader of {task.name}; this script reads NTMs of copy or repeat copy")
+        model, task, info = load_run(path, "copy", "repeat-copy")
         test_sizes = args.sizes or sizes("10x10,15x10,20x10,10x20" if task.name == "repeat-copy" else "20,40,80,120")
         trained = model.cell.config.memory_rows
         print(f"{path} ({task.name}, seed {info['seed']}, initial memory {model.cell.config.initial_memory}, "

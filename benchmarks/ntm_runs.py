@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from memqa.errors import MemqaError
 from memqa.models.ntm import NTMSequenceModel
 from memqa.ntm_evaluate import load_ntm
 from memqa.tasks.algorithmic import Task
 
 
-def load_run(path: str, task_name: str) -> tuple[NTMSequenceModel, Task, dict]:
-    """(model in eval mode, task, info) of the NTM in `path`; exits with one line if it learned another task."""
-    model, task, info = load_ntm(path, "cpu")
-    if task.name != task_name:
-        raise SystemExit(f"{path}: an NTM of {task.name}; this script reads {task_name} runs")
+def load_run(path: str, *task_names: str) -> tuple[NTMSequenceModel, Task, dict]:
+    """(model in eval mode, task, info) of the NTM in `path`; exits with one line if there is none, or if it is
+    the LSTM baseline or learned a task other than `task_names`."""
+    try:
+        model, task, info = load_ntm(path, "cpu")
+    except MemqaError as error:
+        raise SystemExit(str(error)) from None
+    if not isinstance(model, NTMSequenceModel):
+        raise SystemExit(f"{path}: the {model.label} of {task.name}, which has no memory; this script reads NTM runs")
+    if task.name not in task_names:
+        raise SystemExit(f"{path}: an NTM of {task.name}; this script reads {' or '.join(task_names)} runs")
     return model.eval(), task, info

@@ -84,7 +84,8 @@ def runs(tmp_path_factory):
                                    "--memory-size", "24"),
             "repeat-copy": train(base / "rc", "--reader", "ntm", "--task", "repeat-copy"),  # 128 learned rows
             "associative-recall": train(base / "ar", "--reader", "ntm", "--task", "associative-recall",
-                                        "--heads", "1", "--memory-size", "24")}
+                                        "--heads", "1", "--memory-size", "24"),
+            "lstm": train(base / "lstm", "--reader", "lstm", "--task", "copy"), "missing": base / "missing"}
 
 
 def run_script(name: str, *args) -> subprocess.CompletedProcess:
@@ -119,7 +120,9 @@ def test_each_script_runs_as_documented(runs, script, task, args, expected):
 @pytest.mark.parametrize("script, task, args, message", [
     ("ntm_priority_heads.py", "repeat-copy", [], "an NTM of repeat-copy; this script reads priority-sort runs"),
     ("ntm_write_rows.py", "priority-sort", [], "an NTM of priority-sort; this script reads associative-recall runs"),
-    ("ntm_memory_size.py", "associative-recall", [], "this script reads NTMs of copy or repeat copy"),
+    ("ntm_memory_size.py", "associative-recall", [], "an NTM of associative-recall; this script reads copy or repeat-copy runs"),
+    ("ntm_repeat_slips.py", "missing", [], "missing: no such reader folder"),
+    ("ntm_initial_memory.py", "lstm", [], "the LSTM baseline of copy, which has no memory; this script reads NTM runs"),
     ("ntm_repeat_marker.py", "repeat-copy", ["--length", 4, "--move-to", 5], "--move-to must be between 2 and --length (4)"),
 ])
 def test_bad_input_is_one_line(runs, script, task, args, message):
