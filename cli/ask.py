@@ -55,7 +55,7 @@ def ask(
                 continue
             table.add_row(str(index + 1), answer.sentences[index], f"{weight:.3f}", _bar(weight))
         if attention.empty >= 0.001:
-            table.add_row("", "[dim](empty memory slots)[/]", f"{attention.empty:.3f}", _bar(attention.empty))
+            table.add_row("", f"[dim]({reader.model.attention_rest})[/]", f"{attention.empty:.3f}", _bar(attention.empty))
         console.print(table)
 
 

@@ -50,7 +50,8 @@ def train_ntm_command(options: NTMOptions) -> None:
     from memqa.tasks.algorithmic import TASKS
 
     if options.task not in TASKS:
-        raise ConfigError(f"--reader {options.reader} needs --task {' | '.join(TASKS)} (got {options.task!r})")
+        babi = " or a bAbI task, 1-20" if options.reader == NTM_READER else ""
+        raise ConfigError(f"--reader {options.reader} needs --task {' | '.join(TASKS)}{babi} (got {options.task!r})")
     task, model, train = default_configs(options.task, options.sequences, options.eval_every,
                                          batch_size=options.batch_size, reader=options.reader)
     if options.reader == LSTM_READER:

@@ -51,23 +51,23 @@ def _stopping_on_sigterm(command):
 def train(
     context: typer.Context,
     out: Annotated[Optional[Path], _Opt("--out", help="Folder for the reader (per-task readers go in OUT/task<N>/).", show_default=False)] = None,
-    reader: Annotated[str, _Opt("--reader", help="Reader kind: memn2n, memnn (needs supporting facts), or ntm for the NTM's algorithmic tasks (lstm: the paper's LSTM baseline on them).")] = "memn2n",
+    reader: Annotated[str, _Opt("--reader", help="Reader kind: memn2n, memnn (needs supporting facts), or ntm (bAbI stories one sentence a step; with --task copy etc. the NTM's algorithmic tasks; lstm: the paper's LSTM baseline on them).")] = "memn2n",
     task: Annotated[Optional[str], _Opt("--task", show_default=False, help=(
-        "One bAbI task, 1-20; with --reader ntm: copy, repeat-copy, associative-recall or priority-sort."))] = None,
+        "One bAbI task, 1-20; with --reader ntm also copy, repeat-copy, associative-recall or priority-sort."))] = None,
     tasks: Tasks = None,
     joint: Annotated[bool, _Opt("--joint", help="One reader for all --tasks at once (paper §4.2 joint schedule).")] = False,
     data: DataSet = "en",
     data_dir: DataDir = None,
     train_file: Annotated[Optional[Path], _Opt("--train-file", help="Train on any bAbI-format file.", show_default=False)] = None,
     test_file: Annotated[Optional[Path], _Opt("--test-file", help="Score the reader on this file.", show_default=False)] = None,
-    epochs: Annotated[Optional[int], _Opt("--epochs", help="Epochs after linear start [100; joint 60; memnn 200].", show_default=False)] = None,
+    epochs: Annotated[Optional[int], _Opt("--epochs", help="Epochs after linear start [100; joint 60; memnn 200; ntm on bAbI 20].", show_default=False)] = None,
     batch_size: Annotated[Optional[int], _Opt("--batch-size", help="[32; ntm 8, associative-recall 32]", show_default=False)] = None,
-    learning_rate: Annotated[Optional[float], _Opt("--lr", help="Learning rate [0.01; with linear start both phases run at 0.005, as the authors' code; ntm 3e-4, priority-sort 9e-5, associative-recall 1e-3]", show_default=False)] = None,
+    learning_rate: Annotated[Optional[float], _Opt("--lr", help="Learning rate [0.01; with linear start both phases run at 0.005, as the authors' code; ntm 3e-4, priority-sort 9e-5, associative-recall and bAbI 1e-3]", show_default=False)] = None,
     decay_every: Annotated[Optional[int], _Opt("--decay-every", help="Multiply the learning rate by --decay-factor every N epochs [25; joint 15; memnn 100]; ntm: every N sequences [never].", show_default=False)] = None,
     decay_factor: Annotated[Optional[float], _Opt("--decay-factor", help="The learning rate's factor at each --decay-every [0.5].", show_default=False)] = None,
     weight_decay: Annotated[Optional[float], _Opt("--weight-decay", help="L2 penalty: weight_decay * w added to every gradient [0, as the papers].", show_default=False)] = None,
     linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [40; joint 30].", show_default=False)] = None,
-    hops: Annotated[Optional[int], _Opt("--hops", help="[3; memnn 10, the most facts it finds before its learned stop]", show_default=False)] = None,
+    hops: Annotated[Optional[int], _Opt("--hops", help="[3; memnn 10, the most facts it finds before its learned stop; ntm on bAbI: the question's steps]", show_default=False)] = None,
     embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50; memnn 30]", show_default=False)] = None,
     encoding: Annotated[Optional[str], _Opt("--encoding", help="position or bow [position]", show_default=False)] = None,
     position_scale: Annotated[Optional[float], _Opt("--position-scale", help="Scale of the paper's position weights l_kj [2, as the authors' code; 1 = the paper's formula].", show_default=False)] = None,
@@ -81,7 +81,7 @@ def train(
     match_features: Annotated[Optional[bool], _Opt("--match-features/--no-match-features", help="MemNN: feature for words also in the question [on].", show_default=False)] = None,
     nonlinear: Annotated[Optional[bool], _Opt("--nonlinear/--linear", help="MemNN: non-linear response (NL) or the linear one [nonlinear].", show_default=False)] = None,
     unseen_words: Annotated[Optional[float], _Opt("--unseen-words", help="MemNN: share of training words represented by their left and right context, so that words never seen in training are too (2014 paper) [0: off].", show_default=False)] = None,
-    memory_size: Annotated[Optional[int], _Opt("--memory-size", help="Sentences kept in memory [50]; NTM: memory rows [128].", show_default=False)] = None,
+    memory_size: Annotated[Optional[int], _Opt("--memory-size", help="Sentences kept in memory [50]; NTM on the algorithmic tasks: memory rows [128].", show_default=False)] = None,
     repeats: Annotated[int, _Opt("--repeats", help="Train N seeded runs and keep the best on validation (with --valid-fraction 0: the lowest training error).")] = 1,
     valid_fraction: Annotated[Optional[float], _Opt("--valid-fraction", help="Share of each training file held out for validation [0.1]; 0 trains on every question and keeps each run's last epoch, e.g. to refit with epochs chosen by cross-validation.", show_default=False)] = None,
     workers: Annotated[int, _Opt("--workers", help="Train this many readers at once (one process each).")] = 1,
@@ -93,11 +93,11 @@ def train(
         "readers it finished are skipped."))] = None,
     sequences: Annotated[Optional[int], _Opt("--sequences", help="NTM: training sequences in all [copy 30000; repeat-copy, associative-recall 100000; priority-sort 200000].", show_default=False)] = None,
     eval_every: Annotated[int, _Opt("--eval-every", help="NTM: sequences between evaluations (the best is kept).")] = 1000,
-    controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm or feedforward (default lstm; associative-recall: feedforward).", show_default=False)] = None,
+    controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm or feedforward (default lstm; associative-recall and bAbI: feedforward).", show_default=False)] = None,
     controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100; associative-recall 256]; lstm: units per layer [Table 3: 256; repeat-copy 512; priority-sort 128].", show_default=False)] = None,
-    heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; associative-recall 4; priority-sort 5].", show_default=False)] = None,
+    heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; associative-recall 4; priority-sort 5]; also on bAbI.", show_default=False)] = None,
     optimizer: Annotated[Optional[str], _Opt("--optimizer", help="NTM: rmsprop (torch's RMSprop), graves (Graves 2013 eqs. 38-41, centred) or adam (torch's Adam, as Collier & Beel 2018) [rmsprop; associative-recall adam].", show_default=False)] = None,
-    initial_memory: Annotated[Optional[str], _Opt("--initial-memory", help="NTM: the memory each sequence starts from: rows (every row learned), shared (one learned row at every position) or constant (1e-6, not learned) [rows; associative-recall constant].", show_default=False)] = None,
+    initial_memory: Annotated[Optional[str], _Opt("--initial-memory", help="NTM: the memory each sequence starts from: rows (every row learned), shared (one learned row at every position) or constant (1e-6, not learned) [rows; associative-recall and bAbI constant].", show_default=False)] = None,
     valid_sizes: Annotated[Optional[str], _Opt("--valid-sizes", metavar="LOW-HIGH", help="NTM: sizes of the validation sequences that choose the kept weights, e.g. 8-10 [the training sizes].", show_default=False)] = None,
     valid_repeats: Annotated[Optional[str], _Opt("--valid-repeats", metavar="LOW-HIGH", help="NTM repeat-copy: repeat counts of the validation sequences, e.g. 10 with --valid-sizes 11-15 so that they hold the longest episodes [the training counts, 1-10].", show_default=False)] = None,
 ) -> None:
@@ -123,6 +123,8 @@ def train(
         return
     if out is None:
         raise ConfigError("--out is missing: give the folder for the reader (or --resume RUN_DIR to continue a run)")
+    if reader == NTM_READER and (tasks or joint or train_file or (task or "").strip().isdigit()):
+        reader = NTM_QA_READER  # the NTM reading bAbI stories
     if reader in (NTM_READER, LSTM_READER):
         if tasks or joint or train_file or test_file or valid_fraction is not None:
             raise ConfigError(f"--reader {reader} trains on one algorithmic --task; --tasks, --joint, --valid-fraction "
@@ -133,9 +135,10 @@ def train(
                                      valid_repeats))
         return
     for name in NTM_ONLY:
-        if given(context, name):
+        if given(context, name) and not (reader == NTM_QA_READER and name in NTM_QA_FLAGS):
             readers = "ntm" if name in MEMORY_ONLY else "ntm or lstm (the algorithmic tasks)"
-            raise ConfigError(f"{flag_name(context, name)} applies to --reader {readers} only, not --reader {reader}")
+            raise ConfigError(f"{flag_name(context, name)} applies to --reader {readers} only, not "
+                              f"{'bAbI stories' if reader == NTM_QA_READER else '--reader ' + reader}")
     if train_file is None and test_file is not None:
         raise ConfigError("--test-file needs --train-file (official tasks are scored on their own test files)")
     if task is not None and tasks is not None:
@@ -144,14 +147,17 @@ def train(
     model_config, train_config = default_configs(joint, reader)
     encoder = _replace(model_config.encoder, embedding_dim=embedding_dim, encoding=encoding, temporal=temporal,
                        memory_size=memory_size, position_scale=position_scale)
-    model_config = _replace_for(_replace(model_config, encoder=encoder), reader, {
+    model_config = _replace_for(_replace(model_config, encoder=encoder),
+                                "ntm on bAbI stories" if reader == NTM_QA_READER else reader, {
         "--hops": ("hops", hops), "--random-noise": ("random_noise", random_noise),
         "--weight-tying": ("weight_tying", weight_tying), "--relu": ("relu", relu),
         "--dropout": ("dropout", dropout),
         "--linear-start-epochs": ("linear_start", None if linear_start_epochs is None else linear_start_epochs > 0),
         "--margin": ("margin", margin), "--time-features": ("time_features", time_features),
         "--match-features": ("match_features", match_features), "--nonlinear": ("nonlinear", nonlinear),
-        "--unseen-words": ("unseen_words", unseen_words)})
+        "--unseen-words": ("unseen_words", unseen_words), "--controller": ("controller", controller),
+        "--controller-size": ("controller_size", controller_size), "--heads": ("heads", heads),
+        "--initial-memory": ("initial_memory", initial_memory)})
     train_config = _replace(train_config, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             decay_every=decay_every, decay_factor=decay_factor, weight_decay=weight_decay,
                             linear_start_epochs=linear_start_epochs, repeats=repeats, seed=seed,
@@ -192,6 +198,8 @@ def _train(request, workers: int, resume: bool = False) -> None:
 NTM_ONLY = ("sequences", "eval_every", "controller", "controller_size", "heads", "valid_sizes", "optimizer",
             "initial_memory", "valid_repeats")  # train's parameters
 MEMORY_ONLY = ("controller", "heads", "initial_memory")  # of those, the ones the LSTM baseline refuses too
+NTM_QA_FLAGS = (*MEMORY_ONLY, "controller_size")  # and the ones the NTM takes on bAbI stories
+NTM_QA_READER = "ntm-qa"  # the kind `--reader ntm` trains on bAbI stories
 
 
 def _babi_task(task: str) -> int:

@@ -16,8 +16,8 @@ from typing import NamedTuple
 import torch
 
 from memqa.checkpoint import check_save_target, load_reader_files
-from memqa.config import (JOINT_EMBEDDING_DIM, JOINT_TRAIN_CONFIG, MEMNN_TRAIN_CONFIG, MemN2NConfig, MemNNConfig,
-                          TrainConfig, from_dict, to_dict, train_config_from_dict)
+from memqa.config import (JOINT_EMBEDDING_DIM, JOINT_TRAIN_CONFIG, MEMNN_TRAIN_CONFIG, NTM_QA_TRAIN_CONFIG, MemN2NConfig,
+                          MemNNConfig, NTMQAConfig, TrainConfig, from_dict, to_dict, train_config_from_dict)
 from memqa.data.babi import Example, load_task, read_babi_file, require_data_dir
 from memqa.errors import CheckpointError, ConfigError, TrainingError
 from memqa.models.registry import reader_class
@@ -38,7 +38,7 @@ class TrainRequest:
     data_dir: str | None = None
     train_file: str | None = None  # any bAbI-format file instead of the official tasks
     test_file: str | None = None
-    model_config: MemN2NConfig | MemNNConfig = field(default_factory=MemN2NConfig)
+    model_config: MemN2NConfig | MemNNConfig | NTMQAConfig = field(default_factory=MemN2NConfig)
     train_config: TrainConfig = field(default_factory=TrainConfig)
     device: str = "cpu"
     command: str = ""  # the command line that started the run, kept in each reader's config.json and model card
@@ -52,11 +52,15 @@ class TrainedReader:
     test_accuracy: float | None
 
 
-def default_configs(joint: bool, reader: str = "memn2n") -> tuple[MemN2NConfig | MemNNConfig, TrainConfig]:
+def default_configs(joint: bool, reader: str = "memn2n") -> tuple[MemN2NConfig | MemNNConfig | NTMQAConfig, TrainConfig]:
     """The paper's settings: per-task d = 20 and 100 epochs, or joint d = 50 and 60 epochs (§4.2).
-    MemNN: MemNNConfig() and MEMNN_TRAIN_CONFIG, per task and joint (chosen on validation)."""
-    if reader_class(reader).config_class is MemNNConfig:
+    MemNN: MemNNConfig() and MEMNN_TRAIN_CONFIG, per task and joint (chosen on validation); the NTM
+    reader: NTMQAConfig() and NTM_QA_TRAIN_CONFIG."""
+    config_class = reader_class(reader).config_class
+    if config_class is MemNNConfig:
         return MemNNConfig(), MEMNN_TRAIN_CONFIG
+    if config_class is NTMQAConfig:
+        return NTMQAConfig(), NTM_QA_TRAIN_CONFIG
     if not joint:
         return MemN2NConfig(), TrainConfig()
     model = MemN2NConfig()

@@ -265,7 +265,8 @@ def test_cli_plot(cli_run, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--reader", "ntm", "--task", "3", "--out", "x"], "--reader ntm needs --task copy"),
+    (["train", "--reader", "ntm", "--task", "three", "--out", "x"], "--reader ntm needs --task copy"),
+    (["train", "--reader", "ntm", "--task", "sort", "--out", "x"], "or a bAbI task, 1-20 (got 'sort')"),
     (["train", "--task", "copy", "--out", "x"], "task names such as copy need --reader ntm"),
     (["train", "--reader", "ntm-sequence", "--train-file", TINY_TRAIN, "--out", "x"], "not bAbI stories"),
     (["train", "--reader", "ntm", "--task", "copy", "--valid-sizes", "8-x", "--out", "x"], "--valid-sizes must be LOW-HIGH"),

@@ -106,6 +106,7 @@ class ReaderModel(nn.Module):
     config_class: ClassVar[type]
     uses_vocab: ClassVar[bool] = True  # False: the model reads no words (no vocab.json is saved)
     hard_attention: ClassVar[bool] = False  # True: attention is one-hot, the memories picked (MemNN)
+    attention_rest: ClassVar[str] = "empty memory slots"  # what the attention not on a sentence rests on
     # How the reader takes words it never saw in training (memqa.data.vocab): "ignore" drops them;
     # "keep" gives them ids past the vocabulary, which the reader represents otherwise (MemNN).
     unknown_words: ClassVar[UnknownPolicy] = "ignore"

@@ -8,8 +8,10 @@ from memqa.models.base import ReaderModel
 from memqa.models.memnn import MemNN
 from memqa.models.memn2n import MemN2N
 from memqa.models.ntm import LSTMSequenceModel, NTMSequenceModel
+from memqa.models.ntm_qa import NTMQA
 
 READERS: dict[str, type[ReaderModel]] = {MemNN.kind: MemNN, MemN2N.kind: MemN2N,
+                                        NTMQA.kind: NTMQA,  # the NTM reading bAbI stories
                                         NTMSequenceModel.kind: NTMSequenceModel,  # the NTM on bit sequences
                                         LSTMSequenceModel.kind: LSTMSequenceModel}  # and its LSTM baseline
 
