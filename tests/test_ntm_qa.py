@@ -59,9 +59,10 @@ def test_output_shapes_and_attention(tiny_vocab, batch):
     assert (output.attention[~batch.memory_mask[:, None, :].expand_as(output.attention)] == 0).all()
 
 
-def test_padding_slots_are_not_steps(tiny_vocab, batch):
+@pytest.mark.parametrize("temporal", [False, True])
+def test_padding_slots_are_not_steps(tiny_vocab, batch, temporal):
     # The same questions with five more padding slots at the end of every story answer the same.
-    net = model(tiny_vocab).eval()
+    net = model(tiny_vocab, encoder=EncoderConfig(memory_size=15, temporal=temporal)).eval()
     padded = batch._replace(story_ids=torch.nn.functional.pad(batch.story_ids, (0, 0, 0, 5)),
                             memory_mask=torch.nn.functional.pad(batch.memory_mask, (0, 5)))
     with torch.no_grad():
