@@ -28,7 +28,8 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 
 BABI_FAST = {"memn2n": ["--epochs", "6", "--linear-start-epochs", "2", "--batch-size", "8"],
-             "memnn": ["--epochs", "3", "--batch-size", "8", "--embedding-dim", "10"]}
+             "memnn": ["--epochs", "3", "--batch-size", "8", "--embedding-dim", "10"],
+             "ntm": ["--epochs", "3", "--batch-size", "8", "--controller-size", "16"]}  # the NTM reader of stories
 COPY_FAST = ["--task", "copy", "--sequences", "64", "--eval-every", "32", "--batch-size", "8"]
 SMALL = {"ntm": SMALL_MEMORY, "lstm": ["--controller-size", "16"]}
 STORY = "Mary moved to the bathroom. John went to the hallway. Mary travelled to the office."
@@ -41,7 +42,7 @@ def deterministic():
     torch.use_deterministic_algorithms(False)
 
 
-@pytest.fixture(scope="module", params=["memn2n", "memnn"])
+@pytest.fixture(scope="module", params=["memn2n", "memnn", "ntm"])
 def babi_run(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"cuda-{request.param}") / "reader"
     assert_ok(invoke("train", "--reader", request.param, "--train-file", TINY_TRAIN, "--test-file", TINY_TEST,
