@@ -128,3 +128,16 @@ def test_each_script_runs_as_documented(runs, script, task, args, expected):
 def test_bad_input_is_one_line(runs, script, task, args, message):
     done = run_script(script, runs[task], *args)
     assert done.returncode == 1 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_the_reader_ablation_runs_as_documented(tmp_path):
+    # benchmarks/ntm_reader_ablation.py, as docs/ntm-reader.md runs it, on the tiny fixture as task 1 (1 epoch).
+    from helpers import babi_tree
+
+    done = run_script("ntm_reader_ablation.py", "--task", 1, "--data", "en", "--epochs", 1,
+                      "--data-dir", babi_tree(tmp_path, tasks=(1,)))
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| defaults (feed-forward controller, temporal encoding, head start)", "| --controller lstm",
+        "| --no-temporal", "| no head start"]
