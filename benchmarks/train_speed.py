@@ -3,11 +3,13 @@
     MEMQA_BABI_DIR=/path/to/tasks_1-20_v1-2 python benchmarks/train_speed.py            # task 1, 100 epochs
     MEMQA_BABI_DIR=... python benchmarks/train_speed.py --tasks 1-20 --schedule default  # all tasks, one run each
     MEMQA_BABI_DIR=... python benchmarks/train_speed.py --reader memnn                  # MemNN, its defaults
+    MEMQA_BABI_DIR=... python benchmarks/train_speed.py --reader ntm-qa --tasks 5 --data en-10k --epochs 1 --length-buckets 0
 
 "100 epochs" is the paper's schedule without linear start (§4.2); "default" is memqa's default,
 20 linear-start epochs then 100 (as the authors' code runs it). Every epoch is followed by a
 full pass over the validation split, as in real training. Times include encoding the data.
-With --reader memnn both schedules are MemNN's defaults (memqa.config.MEMNN_TRAIN_CONFIG).
+With --reader memnn or ntm-qa (the NTM reading stories) both schedules are that reader's defaults
+(memqa.config.MEMNN_TRAIN_CONFIG, NTM_QA_TRAIN_CONFIG); --epochs and --length-buckets override them.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def run(task: int, schedule: str, batch_size: int, data: str, reader: str = "memn2n", hops: int | None = None) -> dict:
+def run(task: int, schedule: str, batch_size: int | None, data: str, reader: str = "memn2n", hops: int | None = None,
+        epochs: int | None = None, length_buckets: int | None = None) -> dict:
     model_config, train_config = default_configs(False, reader)
-    train_config = dataclasses.replace(train_config, batch_size=batch_size)
+    changes = {"batch_size": batch_size, "epochs": epochs, "length_buckets": length_buckets}
+    train_config = dataclasses.replace(train_config, **{k: v for k, v in changes.items() if v is not None})
     if hops is not None:
         model_config = dataclasses.replace(model_config, hops=hops)
     if schedule == "100" and reader == "memn2n":
@@ -52,21 +56,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="1")
     parser.add_argument("--schedule", choices=("100", "default"), default="100")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="[the reader's default, 32]")
+    parser.add_argument("--epochs", type=int, default=None, help="override the schedule's epochs")
+    parser.add_argument("--length-buckets", type=int, default=None,
+                        help="override TrainConfig.length_buckets (0: random batches; the NTM reader's default 25)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", default="en")
-    parser.add_argument("--reader", choices=("memn2n", "memnn"), default="memn2n")
+    parser.add_argument("--reader", choices=("memn2n", "memnn", "ntm-qa"), default="memn2n")
     parser.add_argument("--hops", type=int, default=None, help="override the reader's default hops")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     baseline_rss = peak_rss_mib()
     started = time.perf_counter()
-    rows = [run(task, args.schedule, args.batch_size, args.data, args.reader, args.hops)
+    rows = [run(task, args.schedule, args.batch_size, args.data, args.reader, args.hops, args.epochs, args.length_buckets)
             for task in parse_task_range(args.tasks)]
     total = time.perf_counter() - started
     summary = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)",
-               "torch": torch.__version__, "reader": args.reader, "schedule": args.schedule, "batch_size": args.batch_size,
+               "torch": torch.__version__, "reader": args.reader, "schedule": args.schedule,
+               "batch_size": args.batch_size, "length_buckets": args.length_buckets,
                "total_seconds": round(total, 1), "peak_rss_mib": round(peak_rss_mib(), 1),
                "peak_rss_after_import_mib": round(baseline_rss, 1), "runs": rows}
     if args.json:

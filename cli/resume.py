@@ -47,7 +47,7 @@ _SAVED: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     **{name: (_setting(name), lambda value: value) for name in ("reader", "joint", "data", "device")},
     **{name: (_setting("train_config", name), lambda value: value)
        for name in ("epochs", "batch_size", "learning_rate", "decay_every", "decay_factor", "weight_decay",
-                    "linear_start_epochs", "repeats", "seed")},
+                    "linear_start_epochs", "repeats", "seed", "length_buckets")},
     **{name: (_setting("model_config", name), lambda value: value)
        for name in ("hops", "random_noise", "weight_tying", "relu", "dropout", "margin", "time_features", "match_features", "nonlinear",
                     "unseen_words")},

@@ -66,6 +66,7 @@ def train(
     decay_every: Annotated[Optional[int], _Opt("--decay-every", help="Multiply the learning rate by --decay-factor every N epochs [25; joint 15; memnn 100]; ntm: every N sequences [never].", show_default=False)] = None,
     decay_factor: Annotated[Optional[float], _Opt("--decay-factor", help="The learning rate's factor at each --decay-every [0.5].", show_default=False)] = None,
     weight_decay: Annotated[Optional[float], _Opt("--weight-decay", help="L2 penalty: weight_decay * w added to every gradient [0, as the papers].", show_default=False)] = None,
+    length_buckets: Annotated[Optional[int], _Opt("--length-buckets", metavar="N", help="Sort each run of N shuffled batches by story length, so a batch's stories are about as long [ntm on bAbI 25, for speed; otherwise 0: batches drawn at random, as the papers].", show_default=False)] = None,
     linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [40; joint 30].", show_default=False)] = None,
     hops: Annotated[Optional[int], _Opt("--hops", help="[3; memnn 10, the most facts it finds before its learned stop; ntm on bAbI: the question's steps]", show_default=False)] = None,
     embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50; memnn 30]", show_default=False)] = None,
@@ -126,9 +127,9 @@ def train(
     if reader == NTM_READER and (tasks or joint or train_file or (task or "").strip().isdigit()):
         reader = NTM_QA_READER  # the NTM reading bAbI stories
     if reader in (NTM_READER, LSTM_READER):
-        if tasks or joint or train_file or test_file or valid_fraction is not None:
-            raise ConfigError(f"--reader {reader} trains on one algorithmic --task; --tasks, --joint, --valid-fraction "
-                              "and the bAbI files do not apply")
+        if tasks or joint or train_file or test_file or valid_fraction is not None or length_buckets is not None:
+            raise ConfigError(f"--reader {reader} trains on one algorithmic --task; --tasks, --joint, --valid-fraction, "
+                              "--length-buckets and the bAbI files do not apply")
         train_ntm_command(NTMOptions(out, task, sequences, eval_every, batch_size, learning_rate, controller,
                                      controller_size, heads, memory_size, repeats, seed, device, valid_sizes,
                                      decay_every, decay_factor, weight_decay, optimizer, reader, initial_memory,
@@ -161,7 +162,7 @@ def train(
     train_config = _replace(train_config, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             decay_every=decay_every, decay_factor=decay_factor, weight_decay=weight_decay,
                             linear_start_epochs=linear_start_epochs, repeats=repeats, seed=seed,
-                            valid_fraction=valid_fraction)
+                            valid_fraction=valid_fraction, length_buckets=length_buckets)
     if learning_rate is not None and getattr(model_config, "linear_start", False) and train_config.linear_start_epochs:
         # With linear start the authors' code runs both phases at one rate (0.005): --lr sets that rate.
         train_config = _replace(train_config, linear_start_learning_rate=learning_rate)

@@ -224,7 +224,8 @@ def _train_epoch(model: ReaderModel, data: TrainingData, optimizer: Optimizer, c
                  generator: torch.Generator, device) -> tuple[float, float]:
     model.train()
     total_loss, correct = 0.0, 0
-    for batch in data.batches(config.batch_size, shuffle=True, generator=generator):
+    by_length = {"length_buckets": config.length_buckets} if config.length_buckets else {}  # bAbI sets only
+    for batch in data.batches(config.batch_size, shuffle=True, generator=generator, **by_length):
         batch = batch.to(device)
         output = model(batch)
         loss = model.loss(batch, output)

@@ -4,6 +4,7 @@ hand (where the answer is known), and every script run as documented on tiny tra
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import subprocess
 import sys
@@ -141,3 +142,18 @@ def test_the_reader_ablation_runs_as_documented(tmp_path):
     assert [row.split(" | ")[0] for row in rows[1:]] == [
         "| defaults (feed-forward controller, temporal encoding, head start)", "| --controller lstm",
         "| --no-temporal", "| no head start"]
+
+
+@pytest.mark.parametrize("buckets", [0, 2])
+def test_train_speed_times_the_ntm_reader_with_and_without_length_buckets(tmp_path, monkeypatch, buckets):
+    # benchmarks/train_speed.py, as docs/ntm-reader.md runs it (--epochs 1), on the tiny fixture as task 1
+    from helpers import babi_tree
+
+    monkeypatch.setenv("MEMQA_BABI_DIR", str(babi_tree(tmp_path, tasks=(1,))))
+    done = run_script("train_speed.py", "--reader", "ntm-qa", "--tasks", 1, "--epochs", 1, "--length-buckets", buckets,
+                      "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["reader"] == "ntm-qa" and summary["length_buckets"] == buckets
+    assert [(row["task"], row["epochs"]) for row in summary["runs"]] == [(1, 1)]
+    assert summary["runs"][0]["questions_per_second"] > 0

@@ -164,6 +164,16 @@ def test_cli_train_initial_memory_takes_effect(cli_run, tmp_path):
     assert result.exit_code != 0 and "--initial-memory does not apply to --reader lstm" in result.output
 
 
+@pytest.mark.parametrize("reader, flags", [("lstm", ["--tasks", "1,2"]), ("lstm", ["--joint"]),
+                                           ("lstm", ["--train-file", TINY_TRAIN]), ("ntm", ["--valid-fraction", "0.2"]),
+                                           ("ntm", ["--length-buckets", "5"]), ("lstm", ["--length-buckets", "5"])])
+def test_cli_train_refuses_babi_flags_for_an_algorithmic_task(tmp_path, reader, flags):
+    # (--reader ntm with --tasks, --joint or --train-file trains the NTM reader of bAbI stories instead)
+    result = invoke("train", "--reader", reader, "--task", "copy", "--out", tmp_path / "x", *flags)
+    assert result.exit_code != 0 and "trains on one algorithmic --task" in " ".join(result.output.split())
+    assert not (tmp_path / "x").exists()
+
+
 def test_cli_train_decay_every_counts_sequences(tmp_path):
     # --decay-every is in sequences for the NTM; the curve records the rate of every evaluation
     out = tmp_path / "decay"

@@ -157,6 +157,7 @@ def stopped_run(tmp_path, monkeypatch):
     (["--train-file", TINY_TEST], "--train-file"),
     (["--hops", "2"], "--hops 2 contradicts"),
     (["--weight-decay", "0.1"], "--weight-decay 0.1 contradicts"),
+    (["--length-buckets", "4"], "--length-buckets 4 contradicts"),
     (["--out", "elsewhere"], "--out elsewhere contradicts"),
 ])
 def test_flags_that_contradict_the_saved_run_are_refused(stopped_run, flags, fragment):
@@ -187,11 +188,13 @@ def test_a_damaged_request_is_one_line_naming_it(stopped_run, damage, fragment):
     assert_one_line_error(invoke("train", "--resume", stopped_run), str(file), fragment)
 
 
-def test_a_run_saved_before_weight_decay_existed_resumes_as_it_started(stopped_run, reference):
-    # request.json of a run interrupted before TrainConfig had weight_decay: it trained without one
+@pytest.mark.parametrize("field", ["weight_decay", "length_buckets"])
+def test_a_run_saved_before_a_train_field_existed_resumes_as_it_started(stopped_run, reference, field):
+    # request.json of a run interrupted before TrainConfig had weight_decay (or length_buckets): it trained
+    # without one (with batches drawn at random)
     file = stopped_run / STATE / "request.json"
     saved = json.loads(file.read_text())
-    del saved["request"]["train_config"]["weight_decay"]
+    del saved["request"]["train_config"][field]
     file.write_text(json.dumps(saved))
     assert_ok(invoke("train", "--resume", stopped_run))
     assert (stopped_run / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()

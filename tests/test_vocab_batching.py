@@ -191,6 +191,29 @@ def test_batch_trims_slots_to_longest_story():
     assert sorted(shuffled.tolist()) == sorted(data.tensors.answer_ids.tolist())
 
 
+def test_length_buckets_group_stories_of_a_length_and_keep_every_question():
+    # 48 questions, stories of 1-12 sentences; runs of 3 batches of 4 are sorted by length before they are cut
+    lengths = [1 + (7 * i) % 12 for i in range(48)]
+    examples = [example([f"s{i}"] * n, "q", "x" if i % 2 else "y") for i, n in enumerate(lengths)]
+    data = encode_examples(examples, Vocab.build(examples), 20)
+
+    def drawn(buckets, seed=3):
+        return list(data.batches(4, shuffle=True, generator=torch.Generator().manual_seed(seed), length_buckets=buckets))
+
+    def steps(batches):  # what a reader stepping through each batch's longest story runs
+        return sum(b.memory_mask.shape[1] for b in batches)
+
+    grouped, random = drawn(3), drawn(0)
+    assert sorted(torch.cat([b.story_ids[:, 0, 0] for b in grouped]).tolist()) == \
+        sorted(data.tensors.story_ids[:, 0, 0].tolist())  # every question once (s<i> is question i's word)
+    assert steps(grouped) < steps(random)
+    assert all((b.story_lengths.max() - b.story_lengths.min()) <= 6 for b in grouped)
+    assert [b.story_lengths.tolist() for b in grouped] == [b.story_lengths.tolist() for b in drawn(3)]  # seeded
+    assert [b.story_lengths.tolist() for b in grouped] != [b.story_lengths.tolist() for b in drawn(3, seed=4)]
+    in_order = [b.answer_ids.tolist() for b in data.batches(4, length_buckets=3)]  # no shuffle: in order, as without
+    assert in_order == [b.answer_ids.tolist() for b in data.batches(4)]
+
+
 # --- split_train_valid -----------------------------------------------------------------------
 
 

@@ -64,10 +64,22 @@ class EncodedSet:
             rows = rows._replace(story_ids=rows.story_ids[:, :longest], memory_mask=rows.memory_mask[:, :longest])
         return rows
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None):
+    def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None,
+                length_buckets: int = 0):
+        """Batches of `batch_size` questions, in order or shuffled. With shuffle and `length_buckets` N > 0,
+        each run of N batches of the shuffled order is sorted by story length before it is cut into batches,
+        and the batches are shuffled (TrainConfig.length_buckets)."""
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
-        for start in range(0, len(self), batch_size):
-            yield self.batch(order[start : start + batch_size])
+        if not (shuffle and length_buckets):
+            for start in range(0, len(self), batch_size):
+                yield self.batch(order[start : start + batch_size])
+            return
+        lengths = self.tensors.memory_mask.sum(dim=1)  # (N,)
+        groups = []
+        for chunk in order.split(batch_size * length_buckets):
+            groups.extend(chunk[torch.argsort(lengths[chunk], stable=True)].split(batch_size))
+        for group in torch.randperm(len(groups), generator=generator).tolist():
+            yield self.batch(groups[group])
 
 
 def encode_examples(examples: Sequence[Example], vocab: Vocab, memory_size: int,
