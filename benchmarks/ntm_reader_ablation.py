@@ -3,7 +3,8 @@
     python benchmarks/ntm_reader_ablation.py --task 1 --data en-10k --epochs 10
 
 Each variant trains with the defaults of `memqa train --reader ntm` (seed 0, the same 10% held out) except
-the one setting named: the LSTM controller (`--controller lstm`), no temporal encoding (`--no-temporal`), and
+the one setting named: one read and one write head (`--heads 1`), the LSTM controller (`--controller lstm`), no
+temporal encoding (`--no-temporal`), and
 no head start (NTMQAConfig(head_start=False): the head layer as torch initialises it). The kept epoch is the
 one with the best validation accuracy; the test file is only scored, never used to choose.
 """
@@ -23,7 +24,8 @@ from memqa.train import fit
 
 DEFAULT = NTMQAConfig()
 VARIANTS = {
-    "defaults (feed-forward controller, temporal encoding, head start)": DEFAULT,
+    "defaults (feed-forward controller, two heads, temporal encoding, head start)": DEFAULT,
+    "--heads 1": dataclasses.replace(DEFAULT, heads=1),
     "--controller lstm": dataclasses.replace(DEFAULT, controller="lstm"),
     "--no-temporal": dataclasses.replace(DEFAULT, encoder=dataclasses.replace(DEFAULT.encoder, temporal=False)),
     "no head start": dataclasses.replace(DEFAULT, head_start=False),

@@ -66,7 +66,7 @@ def train(
     decay_every: Annotated[Optional[int], _Opt("--decay-every", help="Multiply the learning rate by --decay-factor every N epochs [25; joint 15; memnn 100]; ntm: every N sequences [never].", show_default=False)] = None,
     decay_factor: Annotated[Optional[float], _Opt("--decay-factor", help="The learning rate's factor at each --decay-every [0.5].", show_default=False)] = None,
     weight_decay: Annotated[Optional[float], _Opt("--weight-decay", help="L2 penalty: weight_decay * w added to every gradient [0, as the papers].", show_default=False)] = None,
-    length_buckets: Annotated[Optional[int], _Opt("--length-buckets", metavar="N", help="Sort each run of N shuffled batches by story length, so a batch's stories are about as long [ntm on bAbI 25, for speed; otherwise 0: batches drawn at random, as the papers].", show_default=False)] = None,
+    length_buckets: Annotated[Optional[int], _Opt("--length-buckets", metavar="N", help="Sort each run of N shuffled batches by story length, so a batch's stories are about as long (faster for the NTM reader) [0: batches drawn at random, as the papers].", show_default=False)] = None,
     linear_start_epochs: Annotated[Optional[int], _Opt("--linear-start-epochs", help="0 turns linear start off [40; joint 30].", show_default=False)] = None,
     hops: Annotated[Optional[int], _Opt("--hops", help="[3; memnn 10, the most facts it finds before its learned stop; ntm on bAbI: the question's steps]", show_default=False)] = None,
     embedding_dim: Annotated[Optional[int], _Opt("--embedding-dim", help="[20; joint 50; memnn 30]", show_default=False)] = None,

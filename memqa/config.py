@@ -132,8 +132,9 @@ class TrainConfig:
     repeats: int = 1  # §4.2 repeats training 10 times; we keep the best on validation
     # 0: batches drawn at random (the papers). N > 0: each run of N batches of the shuffled order is sorted by
     # story length before it is cut into batches, and the batches are shuffled, so that a batch's stories are
-    # about as long: a reader that steps through every slot of its batch's longest story (the NTM reader) then
-    # takes about the mean length's steps instead of the longest's (EncodedSet.batches).
+    # about as long: the NTM reader, which takes one step per slot of its batch's longest story, then takes
+    # about the mean length's steps (EncodedSet.batches). Faster, but a batch's questions are less varied
+    # (docs/ntm-reader.md measures both).
     length_buckets: int = 0
 
     def __post_init__(self) -> None:
@@ -259,7 +260,9 @@ class NTMQAConfig:
     # stays near 52% on task 1 (10k), the defaults' 1k level (docs/ntm-reader.md)
     controller: NTMController = "feedforward"
     controller_size: int = 100  # Table 2
-    heads: int = 1  # read heads = write heads: Table 2
+    # read heads = write heads. Table 2 has one for every task but priority sort; two, chosen on validation
+    # (docs/ntm-reader.md: tasks 1, 2, 5 and 6, 10k), learn tasks 2 and 6, where one stays at chance
+    heads: int = 2
     shift_range: int = 1  # §3.3.2
     initial_memory: NTMInitialMemory = "constant"  # Collier & Beel 2018: a small constant converges fastest
     # Ours, chosen on validation: the write head starts moving one row a step, the read heads addressing by
@@ -280,9 +283,9 @@ class NTMQAConfig:
 
 # The NTM reader trains with Adam at 1e-3 (as Collier & Beel 2018's NTM) in batches of 32, its gradients clipped
 # to norm 10, for 20 epochs at one rate (decay_every > epochs); not from a paper: on 10k, task 1 is learned by
-# epoch 10 (docs/ntm-reader.md). Its batches are grouped by story length (length_buckets), for speed.
+# epoch 10 (docs/ntm-reader.md).
 NTM_QA_TRAIN_CONFIG = TrainConfig(epochs=20, learning_rate=1e-3, decay_every=25, decay_factor=0.5, max_grad_norm=10.0,
-                                  linear_start_epochs=0, length_buckets=25)
+                                  linear_start_epochs=0)
 
 
 ConfigT = TypeVar("ConfigT")

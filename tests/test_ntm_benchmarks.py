@@ -140,7 +140,7 @@ def test_the_reader_ablation_runs_as_documented(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert [row.split(" | ")[0] for row in rows[1:]] == [
-        "| defaults (feed-forward controller, temporal encoding, head start)", "| --controller lstm",
+        "| defaults (feed-forward controller, two heads, temporal encoding, head start)", "| --heads 1", "| --controller lstm",
         "| --no-temporal", "| no head start"]
 
 

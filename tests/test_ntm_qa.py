@@ -145,14 +145,14 @@ def test_cli_trains_asks_and_evaluates(tmp_path):
 
     out = tmp_path / "nq"
     result = invoke("train", "--reader", "ntm", "--train-file", TINY_TRAIN, "--test-file", TINY_TEST, "--out", out,
-                    "--epochs", "2", "--hops", "2", "--heads", "2", "--controller-size", "16", "--initial-memory", "rows")
+                    "--epochs", "2", "--hops", "2", "--heads", "1", "--controller-size", "16", "--initial-memory", "rows")
     assert result.exit_code == 0, result.output
     reader = Reader.from_pretrained(out)
     assert reader.kind == "ntm-qa"
     assert (reader.model.config.hops, reader.model.config.heads, reader.model.config.controller_size,
-            reader.model.config.initial_memory) == (2, 2, 16, "rows")
+            reader.model.config.initial_memory) == (2, 1, 16, "rows")
     assert reader.info["train_config"]["learning_rate"] == 1e-3 and reader.info["train_config"]["epochs"] == 2
-    assert reader.info["train_config"]["length_buckets"] == 25  # batches grouped by story length, for speed
+    assert reader.info["train_config"]["length_buckets"] == 0  # batches drawn at random
     result = invoke("ask", out, "--text", "Mary moved to the bathroom. John went to the hallway.", "-q", "Where is Mary?")
     assert result.exit_code == 0, result.output
     assert "hop 2" in result.stdout and "hop 3" not in result.stdout
@@ -165,10 +165,11 @@ def test_cli_trains_asks_and_evaluates(tmp_path):
     result = invoke("evaluate", tmp_path / "t1", "--data-dir", data_dir)
     assert result.exit_code == 0, result.output
     result = invoke("train", "--reader", "ntm", "--tasks", "1", "--joint", "--data-dir", data_dir, "--out",
-                    tmp_path / "joint", "--epochs", "1", "--controller-size", "8", "--length-buckets", "0")
+                    tmp_path / "joint", "--epochs", "1", "--controller-size", "8", "--length-buckets", "3")
     assert result.exit_code == 0, result.output
     joint = Reader.from_pretrained(tmp_path / "joint")
-    assert joint.kind == "ntm-qa" and joint.info["train_config"]["length_buckets"] == 0
+    assert joint.kind == "ntm-qa" and joint.info["train_config"]["length_buckets"] == 3
+    assert joint.model.config.heads == 2  # the default
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -193,10 +194,13 @@ def test_heads_start_writing_one_row_per_sentence(tiny_vocab, batch):
     from memqa.models.ntm_qa import START_GATE_LOGIT, START_KEY_STRENGTH
 
     net = model(tiny_vocab).eval()
-    size, width = net.cell.addressing_size, net.config.memory_width
+    size, width, heads = net.cell.addressing_size, net.config.memory_width, net.config.heads
     bias = net.cell.head_layer.bias
-    assert bias[width + 1] == START_GATE_LOGIT and bias[width] == START_KEY_STRENGTH  # the read head: content
-    assert bias[size + width + 1] == -START_GATE_LOGIT  # the write head: location
+    assert heads == 2  # the default: heads 0-1 read, 2-3 write
+    for read in range(heads):  # the read heads: content
+        assert bias[read * size + width + 1] == START_GATE_LOGIT and bias[read * size + width] == START_KEY_STRENGTH
+    for write in range(heads, 2 * heads):  # the write heads: location
+        assert bias[write * size + width + 1] == -START_GATE_LOGIT
     writes = []
     state = net.cell.initial_state(torch.zeros(3, net.config.encoder.embedding_dim + 1))
     sentences = torch.nn.functional.pad(net.encoder(batch.story_ids), (0, 1))
@@ -225,7 +229,7 @@ def test_stopped_then_resumed_is_bit_identical(tiny_examples, tmp_path):
     from memqa.resume import StateStore
 
     schedule = TrainConfig(epochs=4, batch_size=4, learning_rate=0.01, max_grad_norm=10.0, linear_start_epochs=0,
-                           length_buckets=2)  # batches grouped by length, as the reader's default, are redrawn alike
+                           length_buckets=2)  # batches grouped by story length are redrawn alike too
 
     def run(on_epoch=None):
         return fit("ntm-qa", small_config(), schedule, tiny_examples, on_epoch=on_epoch,

@@ -5,7 +5,8 @@
   y_t, state_t = NTM(x_t, state_t-1)       (§3, Figure 1: the controller addresses, reads and writes memory)
   â = softmax(y_T)                         the last question step's output scores the answers
 
-Padding slots of a short story are not steps: the state goes past them unchanged. The cell (memqa/nn/ntm.py)
+Padding slots of a short story are not steps: the state goes past them unchanged, and only the stories
+with a sentence in a slot are computed (a batch costs the sum of its stories' lengths, not B x the longest). The cell (memqa/nn/ntm.py)
 is the one that learns the algorithmic tasks; what it writes where is its own business, so the attention a
 reader shows is its read weighting mapped back to sentences (`sentence_attention`): the share of each read
 that comes from rows last written while the NTM read that sentence.
@@ -52,11 +53,15 @@ def overwritten(weightings: Tensor) -> Tensor:
     return 1 - (1 - weightings).prod(dim=1)  # (B, N)
 
 
-def _keep(mask: Tensor, new: NTMState, prev: NTMState) -> NTMState:
-    """The next state where mask (B,) is True, the previous one elsewhere (a padding slot is no step)."""
-    batch_first = [torch.where(mask.view(-1, 1, 1), n, p) for n, p in zip(new[:4], prev[:4])]  # (B, ., .) each
-    controller = [torch.where(mask.view(1, -1, 1), n, p) for n, p in zip(new[4:], prev[4:])]  # (L, B, C) each
-    return NTMState(*batch_first, *controller)
+def _rows(state: NTMState, rows: Tensor) -> NTMState:
+    """The state of the batch rows `rows` (R,) alone."""
+    return NTMState(*(t[rows] for t in state[:4]), *(t[:, rows] for t in state[4:]))  # (R, ., .), (L, R, C)
+
+
+def _put(state: NTMState, rows: Tensor, new: NTMState) -> NTMState:
+    """`state` with its batch rows `rows` (R,) replaced by `new`'s (R rows)."""
+    return NTMState(*(t.index_copy(0, rows, n) for t, n in zip(state[:4], new[:4])),
+                    *(t.index_copy(1, rows, n) for t, n in zip(state[4:], new[4:])))
 
 
 # Where the heads start (NTMQAConfig.head_start; ours, chosen on validation, docs/ntm-reader.md): a write head
@@ -109,10 +114,18 @@ class NTMQA(ReaderModel):
         question = F.pad(question, (0, 1), value=1.0)  # (B, D+1): flag 1
         state = self.cell.initial_state(question)
         story_writes = [question.new_zeros(B, 0, self.config.memory_rows)]  # (B, 0, N), then (B, 1, N) per sentence
-        for slot in range(S):
-            _, next_state = self.cell.step(sentences[:, slot], state)
-            story_writes.append((overwritten(next_state.write_weightings) * memory_mask[:, slot, None])[:, None])
-            state = _keep(memory_mask[:, slot], next_state, state)
+        for slot in range(S):  # only the stories that have a sentence in this slot take a step
+            if bool(memory_mask[:, slot].all()):
+                _, state = self.cell.step(sentences[:, slot], state)
+                story_writes.append(overwritten(state.write_weightings)[:, None])  # (B, 1, N)
+                continue
+            rows = memory_mask[:, slot].nonzero().squeeze(1)  # (R,)
+            writes = sentences.new_zeros(B, self.config.memory_rows)  # (B, N)
+            if len(rows):
+                _, stepped = self.cell.step(sentences[rows, slot], _rows(state, rows))
+                state = _put(state, rows, stepped)
+                writes = writes.index_copy(0, rows, overwritten(stepped.write_weightings))
+            story_writes.append(writes[:, None])  # (B, 1, N)
         question_reads, question_writes = [], []
         for _ in range(self.config.hops):
             logits, state = self.cell.step(question, state)  # (B, A)
