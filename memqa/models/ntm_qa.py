@@ -6,10 +6,10 @@
   â = softmax(y_T)                         the last question step's output scores the answers
 
 Padding slots of a short story are not steps: the state goes past them unchanged, and only the stories
-with a sentence in a slot are computed (a batch costs the sum of its stories' lengths, not B x the longest). The cell (memqa/nn/ntm.py)
-is the one that learns the algorithmic tasks; what it writes where is its own business, so the attention a
-reader shows is its read weighting mapped back to sentences (`sentence_attention`): the share of each read
-that comes from rows last written while the NTM read that sentence.
+with a sentence in a slot are computed. The cell (memqa/nn/ntm.py) is the one that learns the algorithmic
+tasks; what it writes where is its own business, so the attention a reader shows is its read weighting
+mapped back to sentences (`sentence_attention`): the share of each read that comes from rows last written
+while the NTM read that sentence.
 """
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ def _put(state: NTMState, rows: Tensor, new: NTMState) -> NTMState:
                     *(t.index_copy(1, rows, n) for t, n in zip(state[4:], new[4:])))
 
 
-# Where the heads start (NTMQAConfig.head_start; ours, chosen on validation, docs/ntm-reader.md): a write head
-# that moves one row a step (gate g ≈ 0, the shift on +1), so that each sentence starts with a row of its own,
+# Where the heads start (NTMQAConfig.head_start; ours, chosen on validation, docs/ntm-reader.md): write heads
+# that move one row a step (gate g ≈ 0, the shift on +1), so that each sentence starts with a row of its own,
 # and read heads that address by content (g ≈ 1, a sharp key). Training may change both. Without them the write
-# head blurs over the first rows, and on task 1 (10k) the reader stays near 52%, as with an LSTM controller.
+# heads blur over the first rows, and on task 1 (10k) the reader stays near 52%, as with an LSTM controller.
 START_GATE_LOGIT = 4.0  # sigmoid(±4): g = 0.982 for the read heads, 0.018 for the write heads
 START_SHIFT_LOGIT = 4.0  # the +1 shift's logit, 0 for the others: s(+1) = 0.96 with three shifts
 START_KEY_STRENGTH = 10.0  # β of the read heads (softplus(10) = 10.00): a cosine similarity 0.3 above the
