@@ -3,10 +3,10 @@
     python benchmarks/ntm_reader_ablation.py --task 1 --data en-10k --epochs 10
 
 Each variant trains with the defaults of `memqa train --reader ntm` (seed 0, the same 10% held out) except
-the one setting named: one read and one write head (`--heads 1`), the LSTM controller (`--controller lstm`), no
-temporal encoding (`--no-temporal`), and
-no head start (NTMQAConfig(head_start=False): the head layer as torch initialises it). The kept epoch is the
-one with the best validation accuracy; the test file is only scored, never used to choose.
+the one setting named: one read and one write head (`--heads 1`), the LSTM controller (`--controller lstm`),
+no temporal encoding (`--no-temporal`), and no head start (NTMQAConfig(head_start=False): the head layer as
+torch initialises it). The kept epoch is the one with the best validation accuracy; the test file is only
+scored, never used to choose.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="[the reader's default, 32]")
     parser.add_argument("--epochs", type=int, default=None, help="override the schedule's epochs")
     parser.add_argument("--length-buckets", type=int, default=None,
-                        help="override TrainConfig.length_buckets (0: random batches; the NTM reader's default 25)")
+                        help="override TrainConfig.length_buckets [the reader's default, 0: random batches]")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", default="en")
     parser.add_argument("--reader", choices=("memn2n", "memnn", "ntm-qa"), default="memn2n")
