@@ -96,7 +96,7 @@ def train(
     eval_every: Annotated[int, _Opt("--eval-every", help="NTM: sequences between evaluations (the best is kept).")] = 1000,
     controller: Annotated[Optional[str], _Opt("--controller", help="NTM: lstm or feedforward (default lstm; associative-recall and bAbI: feedforward).", show_default=False)] = None,
     controller_size: Annotated[Optional[int], _Opt("--controller-size", help="NTM: controller units [100; associative-recall 256]; lstm: units per layer [Table 3: 256; repeat-copy 512; priority-sort 128].", show_default=False)] = None,
-    heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; associative-recall 4; priority-sort 5]; also on bAbI.", show_default=False)] = None,
+    heads: Annotated[Optional[int], _Opt("--heads", help="NTM: read heads = write heads [1; associative-recall 4; priority-sort 5; bAbI 2].", show_default=False)] = None,
     optimizer: Annotated[Optional[str], _Opt("--optimizer", help="NTM: rmsprop (torch's RMSprop), graves (Graves 2013 eqs. 38-41, centred) or adam (torch's Adam, as Collier & Beel 2018) [rmsprop; associative-recall adam].", show_default=False)] = None,
     initial_memory: Annotated[Optional[str], _Opt("--initial-memory", help="NTM: the memory each sequence starts from: rows (every row learned), shared (one learned row at every position) or constant (1e-6, not learned) [rows; associative-recall and bAbI constant].", show_default=False)] = None,
     valid_sizes: Annotated[Optional[str], _Opt("--valid-sizes", metavar="LOW-HIGH", help="NTM: sizes of the validation sequences that choose the kept weights, e.g. 8-10 [the training sizes].", show_default=False)] = None,
