@@ -41,6 +41,7 @@ class NTMOptions:
     reader: str = NTM_READER  # or LSTM_READER
     initial_memory: str | None = None  # "rows", "shared" or "constant" (None: NTMConfig's default)
     valid_repeats: str | None = None  # repeat copy: "LOW-HIGH" or "N"
+    compile: bool = False  # torch.compile the NTM's step
 
 
 def train_ntm_command(options: NTMOptions) -> None:
@@ -72,7 +73,8 @@ def train_ntm_command(options: NTMOptions) -> None:
     request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),
                               parse_size_range(options.valid_sizes) if options.valid_sizes else None,
                               invoked_command(),
-                              parse_size_range(options.valid_repeats, "--valid-repeats") if options.valid_repeats else None)
+                              parse_size_range(options.valid_repeats, "--valid-repeats") if options.valid_repeats else None,
+                              options.compile)
     run_ntm_command(request)
 
 

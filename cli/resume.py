@@ -80,6 +80,7 @@ _SAVED_NTM: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "memory_size": (_setting("model_config", "memory_rows"), lambda value: value),
     "valid_sizes": (_setting("valid_sizes"), _parse_sizes),
     "valid_repeats": (_setting("valid_repeats"), _parse_sizes),
+    "compile": (_setting("compile"), lambda value: value),
 }
 
 

@@ -94,6 +94,10 @@ class NTMSequenceModel(BitSequenceModel):
         self.config = config
         self.cell = NTMCell(config)
 
+    def compile_steps(self) -> None:
+        """torch.compile the cell's step (`memqa train --compile`; NTMCell.compile_step)."""
+        self.cell.compile_step()
+
     def forward(self, batch: SequenceBatch, trace: bool = False) -> SequenceOutput:
         """batch.inputs (B, T, I), batch.targets (B, T_out, O) -> logits (B, T_out, O)."""
         inputs, answer_steps = batch.inputs, batch.targets.shape[1]
