@@ -14,7 +14,6 @@ from test_ntm_cli import SMALL_MEMORY, assert_ok, invoke, tiny_request
 from test_ntm_resume import same_weights, stop_at_point, without_seconds
 
 import memqa.nn.ntm as ntm_module
-from memqa.config import NTMConfig
 from memqa.errors import ConfigError
 from memqa.nn.ntm import NTMCell
 from memqa.ntm_evaluate import load_ntm
@@ -35,15 +34,14 @@ def compiled_run(tmp_path_factory):
     return train_ntm(compiled_request(tmp_path_factory.mktemp("ntm-compile") / "reference"))
 
 
-def test_the_compiled_step_computes_the_eager_step():
+def test_the_compiled_step_computes_the_eager_step(tmp_path):
     torch.manual_seed(0)
-    config = NTMConfig(input_size=5, output_size=4, memory_rows=8, memory_width=6, controller_size=16, read_heads=2,
-                       write_heads=2)
+    config = tiny_request(tmp_path).model_config  # the runs' cell and batch below: their compiled kernels are these
     eager, compiled = NTMCell(config), NTMCell(config)
     compiled.load_state_dict(eager.state_dict())
     compiled.compile_step()
-    assert compiled.step is not NTMCell.step.__get__(compiled) and eager.step.__func__ is NTMCell.step
-    inputs = torch.rand(3, 6, 5)  # (B, T, I)
+    assert eager.step.__func__ is NTMCell.step and getattr(compiled.step, "__func__", None) is not NTMCell.step
+    inputs = torch.rand(8, 6, config.input_size)  # (B, T, I)
     outputs = {}
     for name, cell in (("eager", eager), ("compiled", compiled)):
         state, logits = cell.initial_state(inputs[:, 0]), []
