@@ -36,7 +36,7 @@ def compiled_run(tmp_path_factory):
 
 def test_the_compiled_step_computes_the_eager_step(tmp_path):
     torch.manual_seed(0)
-    config = tiny_request(tmp_path).model_config  # the runs' cell and batch below: their compiled kernels are these
+    config = tiny_request(tmp_path).model_config  # the cell of the runs below
     eager, compiled = NTMCell(config), NTMCell(config)
     compiled.load_state_dict(eager.state_dict())
     compiled.compile_step()
