@@ -10,7 +10,9 @@ error falls. A reader that loses the vectors goes wrong inside a repetition; one
 where a repetition ends goes wrong at a boundary, and every later step is then out of phase.
 Also printed: the mean over the answer steps of the first read head's largest weight (1: it reads
 one row at a time, however long the walk), and the wrong bits per sequence split between the vectors and
-the end-marker channel (an end marker given early, or missed, at a boundary is the latter), and the share of
+the end-marker channel (an end marker given early, or missed, at a boundary is the latter), how many of all the
+wrong bits fall off the boundaries (neither a later repetition's first step nor the end: a reader that keeps
+copying right and only loses count, as the paper's NTM past 11 repeats, makes none there), and the share of
 sequences whose every repetition is right (all but the last step: a reader that copies all R repetitions and
 then does not stop fails only there). `--show` also
 prints, for the first failing sequence of each size, the row the first read head weights most at each
@@ -34,6 +36,12 @@ def sizes(text: str) -> list[tuple[int, int]]:
     return [(int(length), int(repeats)) for length, repeats in (s.split("x") for s in text.split(","))]
 
 
+def off_boundaries(length: int, repeats: int) -> torch.Tensor:
+    """(T_out,) True at the answer steps that are neither a later repetition's first step nor the end marker."""
+    step = torch.arange(length * repeats + 1)  # (T_out,)
+    return (step < length * repeats) & ((step < length) | (step % length != 0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+")
@@ -44,9 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for path in args.runs:
-        model, task, info = load_run(path, "repeat-copy")
-        if args.memory_size is not None:
-            model = model.with_memory_rows(args.memory_size).eval()
+        model, task, info = load_run(path, "repeat-copy", memory_size=args.memory_size)
         cells = []
         for length, repeats in args.sizes:
             batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=length, repeats=repeats)
@@ -60,6 +66,7 @@ def main() -> None:
             wrong = wrong_bits > 0
             failed = wrong.any(dim=1)  # (B,)
             copies_right = (~wrong[:, :-1].any(dim=1)).float().mean().item()  # every repetition right, the stop aside
+            inside_bits = wrong_bits[:, off_boundaries(length, repeats)].sum().item() / len(wrong_bits)  # per sequence
             first = wrong.float().argmax(dim=1)[failed]  # (F,) the first wrong step of each failed sequence
             boundary = (first >= length) & (first % length <= 1)  # a later repetition's first two steps, or the end
             if args.show and len(first):
@@ -75,8 +82,9 @@ def main() -> None:
             cells.append(f"{length}x{repeats}: {failed.float().mean().item():.0%} fail, "
                          f"{boundary.float().mean().item():.0%} of them at a boundary, first error in repetition "
                          f"{repetition:.1f}, read peak {peak:.3f}, wrong bits per sequence {vector_bits:.2f} in the "
-                         f"vectors and {marker_bits:.2f} on the end-marker channel, {copies_right:.0%} of the sequences "
-                         "with every repetition right (the last step, where the end marker goes, aside)")
+                         f"vectors and {marker_bits:.2f} on the end-marker channel, {inside_bits:.2f} of them off the "
+                         f"boundaries, {copies_right:.0%} of the sequences with every repetition right (the last step, "
+                         "where the end marker goes, aside)")
         print(f"{path} (seed {info['seed']}): " + "; ".join(cells))
 
 

@@ -8,9 +8,10 @@ from memqa.ntm_evaluate import load_ntm
 from memqa.tasks.algorithmic import Task
 
 
-def load_run(path: str, *task_names: str) -> tuple[NTMSequenceModel, Task, dict]:
-    """(model in eval mode, task, info) of the NTM in `path`; exits with one line if there is none, or if it is
-    the LSTM baseline or learned a task other than `task_names`."""
+def load_run(path: str, *task_names: str, memory_size: int | None = None) -> tuple[NTMSequenceModel, Task, dict]:
+    """(model in eval mode, task, info) of the NTM in `path`, with `memory_size` rows when given (as `memqa
+    evaluate --memory-size`); exits with one line if there is none, or if it is the LSTM baseline or learned a
+    task other than `task_names`."""
     try:
         model, task, info = load_ntm(path, "cpu")
     except MemqaError as error:
@@ -19,4 +20,9 @@ def load_run(path: str, *task_names: str) -> tuple[NTMSequenceModel, Task, dict]
         raise SystemExit(f"{path}: the {model.label} of {task.name}, which has no memory; this script reads NTM runs")
     if task.name not in task_names:
         raise SystemExit(f"{path}: an NTM of {task.name}; this script reads {' or '.join(task_names)} runs")
+    if memory_size is not None:
+        try:
+            model = model.with_memory_rows(memory_size)
+        except MemqaError as error:
+            raise SystemExit(f"{path}: {error}") from None
     return model.eval(), task, info

@@ -25,7 +25,8 @@ def scripts():
     sys.path.insert(0, str(BENCHMARKS))  # the scripts import their shared ntm_runs as a sibling
     try:
         yield {name: importlib.import_module(name) for name in ("ntm_priority_heads", "ntm_write_rows",
-                                                                "ntm_repeat_marker", "ntm_memory_size")}
+                                                                "ntm_repeat_marker", "ntm_memory_size",
+                                                                "ntm_repeat_slips")}
     finally:
         sys.path.remove(str(BENCHMARKS))
 
@@ -66,6 +67,13 @@ def test_write_rows_count_rows_per_item_and_per_list(scripts):
     assert count.distinct(torch.tensor([[3, 1, 3], [2, 2, 2]])).tolist() == [2, 1]
 
 
+def test_repeat_slips_off_boundaries_leaves_out_each_later_repetitions_first_step_and_the_end(scripts):
+    # 3 vectors, 3 repeats: answer steps 0-8 are the vectors, 9 the end marker; 3 and 6 start repetitions 2 and 3
+    mask = scripts["ntm_repeat_slips"].off_boundaries(3, 3)
+    assert mask.nonzero().flatten().tolist() == [0, 1, 2, 4, 5, 7, 8]
+    assert scripts["ntm_repeat_slips"].off_boundaries(1, 4).nonzero().flatten().tolist() == [0]
+
+
 def test_repeat_marker_and_memory_size_parsers(scripts):
     assert scripts["ntm_repeat_marker"].first_return([4, 5, 6, 4, 5]) == 3
     assert scripts["ntm_repeat_marker"].first_return([1, 2, 3]) == 0
@@ -102,7 +110,11 @@ def run_script(name: str, *args) -> subprocess.CompletedProcess:
      r"\(seed 0\): \d+\.\d{3} bit errors/seq at 5 items, mean peak write weight [01]\.\d\d; head 0: "
      r"[123]\.\d\d rows/item, \d+\.\d rows/list"),
     ("ntm_repeat_slips.py", "repeat-copy", ["--sizes", "3x2,12x10", "--sequences", 4],
-     r"\(seed 0\): 3x2: .*; 12x10: .*read peak"),
+     r"\(seed 0\): 3x2: .*; 12x10: .*read peak.* of them off the boundaries"),
+    ("ntm_repeat_count.py", "repeat-copy", ["--length", 3, "--repeats", "12,20", "--sequences", 4],
+     r"\(seed 0\), wrong vector bits per sequence in the first 10 repetitions: 3 x 10: \d+\.\d; 3 x 12 \(count 2\.26\): "
+     r"\d+\.\d, read head on the 10-repeat row \d+%, with the 10-repeat reads \d+\.\d, with its features \d+\.\d; "
+     r"3 x 20 \(count 5\.05\)"),
     ("ntm_repeat_marker.py", "repeat-copy", ["--length", 4, "--repeats", 2, "--move-to", 2, "--sequences", 4],
      r"4 x 2, 4 sequences: as written: step \d+ in \d+.*; marker moved to vector 2: step"),
     ("ntm_repeat_marker.py", "repeat-copy", ["--length", 4, "--repeats", 2, "--hold", "--sequences", 4],
@@ -123,6 +135,9 @@ def test_each_script_runs_as_documented(runs, script, task, args, expected):
     ("ntm_write_rows.py", "priority-sort", [], "an NTM of priority-sort; this script reads associative-recall runs"),
     ("ntm_memory_size.py", "associative-recall", [], "an NTM of associative-recall; this script reads copy or repeat-copy runs"),
     ("ntm_repeat_slips.py", "missing", [], "missing: no such reader folder"),
+    ("ntm_repeat_count.py", "repeat-copy", ["--repeats", "8,20"], "--repeats: give counts above the trained 10, got 8"),
+    ("ntm_repeat_count.py", "priority-sort", [], "an NTM of priority-sort; this script reads repeat-copy runs"),
+    ("ntm_repeat_slips.py", "repeat-copy", ["--memory-size", 64], "a memory of 64 rows: this NTM was trained with 128"),
     ("ntm_initial_memory.py", "lstm", [], "the LSTM baseline of copy, which has no memory; this script reads NTM runs"),
     ("ntm_repeat_marker.py", "repeat-copy", ["--length", 4, "--move-to", 5], "--move-to must be between 2 and --length (4)"),
 ])
