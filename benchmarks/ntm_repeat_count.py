@@ -12,7 +12,8 @@ as in training: trained up to about 1.57), the wrong vector bits per sequence ov
 as at R0, and the wrong bits when the output layer is given the R run's controller features with the R0 run's
 read vectors, and the other way round. A reader whose count does its damage through addressing (the read head
 goes to other rows) mends with the R0 reads; one whose count reaches the output through the controller's
-features mends with the R0 features.
+features mends with the R0 features. Also printed: the norm of the controller's first-layer input weights from
+the repeat channel (how hard a count far outside the trained range pushes on the controller).
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def run_steps(model: NTMSequenceModel, batch: SequenceBatch) -> tuple[Tensor, Te
         reads.append(state.read_vectors.flatten(1))  # (B, Hr·M)
         weightings.append(state.read_weightings[:, 0])  # (B, N)
     return torch.stack(features, dim=1), torch.stack(reads, dim=1), torch.stack(weightings, dim=1)
+
+
+def count_weight_norm(model: NTMSequenceModel, channel: int) -> float:
+    """The norm of the controller's first-layer input weights from input `channel` (every gate of an LSTM)."""
+    layer = model.cell.controller.layers[0]
+    weights = layer.weight_ih if isinstance(layer, torch.nn.LSTMCell) else layer.weight  # (G·C, I + Hr·M)
+    return weights[:, channel].norm().item()
 
 
 def wrong_bits(model: NTMSequenceModel, features: Tensor, reads: Tensor, targets: Tensor) -> float:
@@ -89,8 +97,9 @@ def main() -> None:
             cells.append(f"{args.length} x {repeats} (count {task.normalised_repeats(repeats):.2f}): {as_run:.1f}, "
                          f"read head on the {trained}-repeat row {same_row.item():.0%}, with the {trained}-repeat "
                          f"reads {with_ref_reads:.1f}, with its features {with_ref_features:.1f}")
-        print(f"{path} (seed {info['seed']}), wrong vector bits per sequence in the first {trained} repetitions: "
-              + "; ".join(cells))
+        norm = count_weight_norm(model, task.bits + 1)  # the repeat channel follows the bits and the delimiter
+        print(f"{path} (seed {info['seed']}), repeat-channel weight norm {norm:.2f}, wrong vector bits per sequence "
+              f"in the first {trained} repetitions: " + "; ".join(cells))
 
 
 if __name__ == "__main__":

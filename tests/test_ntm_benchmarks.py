@@ -26,7 +26,7 @@ def scripts():
     try:
         yield {name: importlib.import_module(name) for name in ("ntm_priority_heads", "ntm_write_rows",
                                                                 "ntm_repeat_marker", "ntm_memory_size",
-                                                                "ntm_repeat_slips")}
+                                                                "ntm_repeat_slips", "ntm_repeat_count")}
     finally:
         sys.path.remove(str(BENCHMARKS))
 
@@ -74,6 +74,20 @@ def test_repeat_slips_off_boundaries_leaves_out_each_later_repetitions_first_ste
     assert scripts["ntm_repeat_slips"].off_boundaries(1, 4).nonzero().flatten().tolist() == [0]
 
 
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+def test_repeat_count_weight_norm_reads_the_repeat_channels_column(scripts, controller):
+    from memqa.config import NTMConfig
+    from memqa.models.ntm import NTMSequenceModel
+
+    model = NTMSequenceModel(NTMConfig(input_size=10, output_size=9, controller=controller, controller_size=4))
+    layer = model.cell.controller.layers[0]
+    weights = layer.weight_ih if controller == "lstm" else layer.weight  # (G·C, I')
+    with torch.no_grad():
+        weights.zero_()
+        weights[0, 9], weights[1, 9], weights[2, 8] = 3.0, 4.0, 7.0  # the repeat channel's column: norm 5
+    assert scripts["ntm_repeat_count"].count_weight_norm(model, 9) == pytest.approx(5.0)
+
+
 def test_repeat_marker_and_memory_size_parsers(scripts):
     assert scripts["ntm_repeat_marker"].first_return([4, 5, 6, 4, 5]) == 3
     assert scripts["ntm_repeat_marker"].first_return([1, 2, 3]) == 0
@@ -112,7 +126,7 @@ def run_script(name: str, *args) -> subprocess.CompletedProcess:
     ("ntm_repeat_slips.py", "repeat-copy", ["--sizes", "3x2,12x10", "--sequences", 4],
      r"\(seed 0\): 3x2: .*; 12x10: .*read peak.* of them off the boundaries"),
     ("ntm_repeat_count.py", "repeat-copy", ["--length", 3, "--repeats", "12,20", "--sequences", 4],
-     r"\(seed 0\), wrong vector bits per sequence in the first 10 repetitions: 3 x 10: \d+\.\d; 3 x 12 \(count 2\.26\): "
+     r"\(seed 0\), repeat-channel weight norm \d+\.\d\d, wrong vector bits per sequence in the first 10 repetitions: 3 x 10: \d+\.\d; 3 x 12 \(count 2\.26\): "
      r"\d+\.\d, read head on the 10-repeat row \d+%, with the 10-repeat reads \d+\.\d, with its features \d+\.\d; "
      r"3 x 20 \(count 5\.05\)"),
     ("ntm_repeat_marker.py", "repeat-copy", ["--length", 4, "--repeats", 2, "--move-to", 2, "--sequences", 4],
