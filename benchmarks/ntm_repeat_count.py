@@ -38,6 +38,7 @@ def run_steps(model: NTMSequenceModel, batch: SequenceBatch) -> tuple[Tensor, Te
     features, reads, weightings = [], [], []
     for step in range(inputs.shape[1]):
         controller_input = torch.cat([inputs[:, step], state.read_vectors.flatten(1)], dim=1)  # (B, I + Hr·M)
+        # the features the step computes inside (a feed-forward controller keeps them in no state), computed again
         features.append(cell.controller(controller_input, state.controller_hidden, state.controller_cell)[0])
         _, state = cell.step(inputs[:, step], state)
         reads.append(state.read_vectors.flatten(1))  # (B, Hr·M)
@@ -52,6 +53,7 @@ def count_weight_norm(model: NTMSequenceModel, channel: int) -> float:
     return weights[:, channel].norm().item()
 
 
+@torch.no_grad()
 def wrong_bits(model: NTMSequenceModel, features: Tensor, reads: Tensor, targets: Tensor) -> float:
     """Wrong vector bits per sequence of the output layer on features (B, S, C) and reads (B, S, Hr·M) against
     targets (B, S, O) (the end-marker channel, the last, left out)."""
@@ -90,10 +92,9 @@ def main() -> None:
         for repeats in args.repeats:
             batch, features, reads, weightings = episode(repeats)
             same_row = (weightings[:, span].argmax(dim=-1) == ref_weightings[:, span].argmax(dim=-1)).float().mean()
-            with torch.no_grad():
-                as_run = wrong_bits(model, features[:, span], reads[:, span], targets)
-                with_ref_reads = wrong_bits(model, features[:, span], ref_reads[:, cut], targets)
-                with_ref_features = wrong_bits(model, ref_features[:, cut], reads[:, span], targets)
+            as_run = wrong_bits(model, features[:, span], reads[:, span], targets)
+            with_ref_reads = wrong_bits(model, features[:, span], ref_reads[:, cut], targets)
+            with_ref_features = wrong_bits(model, ref_features[:, cut], reads[:, span], targets)
             cells.append(f"{args.length} x {repeats} (count {task.normalised_repeats(repeats):.2f}): {as_run:.1f}, "
                          f"read head on the {trained}-repeat row {same_row.item():.0%}, with the {trained}-repeat "
                          f"reads {with_ref_reads:.1f}, with its features {with_ref_features:.1f}")
