@@ -1,7 +1,7 @@
 """Where repeat-copy NTMs first go wrong: inside a repetition, or where one repetition gives way to the next.
 
     python benchmarks/ntm_repeat_slips.py runs/ntm-repeat-copy-s0 ... [--sizes 10x10,15x3,15x10,20x10] [--sequences 128]
-                                         [--memory-size 256]
+                                         [--memory-size 256] [--evaluate-sequences]
 
 For each length × repeats, on seeded test sequences (never seen in training): the share of sequences with any
 wrong bit, and of those, the share whose first wrong output step is the first or second step of a
@@ -18,7 +18,9 @@ then does not stop fails only there). `--show` also
 prints, for the first failing sequence of each size, the row the first read head weights most at each
 answer step and the number of wrong bits there. `--memory-size N` runs each reader with N memory rows
 instead of its trained number (as `memqa evaluate --memory-size`), so that a write head that keeps moving does
-not come back round over the stored sequence.
+not come back round over the stored sequence. `--evaluate-sequences` reads, at each size, the test sequences
+that `memqa evaluate RUN --lengths L --repeats R --sequences N` scores (seeded by the length) instead of the
+script's own (seeded alike for every size), so that the two tell about the same sequences.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import torch
 
 from ntm_runs import load_run
 
-from memqa.ntm_evaluate import TEST_SEED
+from memqa.ntm_evaluate import TEST_SEED, evaluation_batches
+from memqa.tasks.algorithmic import SequenceBatch
 
 
 def sizes(text: str) -> list[tuple[int, int]]:
@@ -49,13 +52,19 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=128)
     parser.add_argument("--show", action="store_true")
     parser.add_argument("--memory-size", type=int, default=None)
+    parser.add_argument("--evaluate-sequences", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for path in args.runs:
         model, task, info = load_run(path, "repeat-copy", memory_size=args.memory_size)
         cells = []
         for length, repeats in args.sizes:
-            batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=length, repeats=repeats)
+            if args.evaluate_sequences:  # the ones `memqa evaluate --lengths L --repeats R` scores
+                batches = evaluation_batches(task, length, args.sequences, repeats=repeats)
+                batch = SequenceBatch(*(torch.cat(parts) for parts in zip(*batches)))
+            else:
+                batch = task.sample(args.sequences, torch.Generator().manual_seed(TEST_SEED), size=length,
+                                    repeats=repeats)
             with torch.no_grad():
                 output = model(batch, trace=True)
             logits = output.logits  # (B, T_out, O): L × R vector steps, then the end marker

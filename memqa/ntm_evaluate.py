@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -41,6 +42,13 @@ def load_ntm(path: str | os.PathLike, device: str = "cpu") -> tuple[BitSequenceM
     return model, task_from_dict(info["task"]), info
 
 
+def evaluation_batches(task: Task, size: int, sequences: int, *, batch_size: int = 64, **options: Any) -> list[SequenceBatch]:
+    """The `sequences` test sequences of `size` that `score_sizes` scores (seeded: TEST_SEED + size), in batches."""
+    generator = torch.Generator().manual_seed(TEST_SEED + size)
+    return [task.sample(min(batch_size, sequences - start), generator, size=size, **options)
+            for start in range(0, sequences, batch_size)]
+
+
 def score_sizes(model: BitSequenceModel, task: Task, sizes: Sequence[int], *, repeats: int | None = None,
                 sequences: int = 128, batch_size: int = 64, device: str = "cpu",
                 on_size: Callable[[SizeScore], None] | None = None) -> list[SizeScore]:
@@ -48,9 +56,7 @@ def score_sizes(model: BitSequenceModel, task: Task, sizes: Sequence[int], *, re
     options = {} if repeats is None else {"repeats": repeats}
     scores = []
     for size in sizes:
-        generator = torch.Generator().manual_seed(TEST_SEED + size)
-        batches = [task.sample(min(batch_size, sequences - start), generator, size=size, **options)
-                   for start in range(0, sequences, batch_size)]
+        batches = evaluation_batches(task, size, sequences, batch_size=batch_size, **options)
         score = SizeScore(size, repeats, sequences, *score_batches(model, batches, device))
         scores.append(score)
         if on_size:

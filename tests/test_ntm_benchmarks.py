@@ -14,6 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from memqa.ntm_evaluate import load_ntm, score_sizes
 from memqa_cli.main import app
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -142,6 +143,20 @@ def test_each_script_runs_as_documented(runs, script, task, args, expected):
     done = run_script(script, runs[task], *args)
     assert done.returncode == 0, done.stderr
     assert re.search(expected, done.stdout), done.stdout
+
+
+def test_repeat_slips_reads_the_sequences_memqa_evaluate_scores_when_asked(runs):
+    """--evaluate-sequences: the wrong bits per sequence are memqa evaluate's on the same size (70 sequences: two
+    batches of its, joined)."""
+    done = run_script("ntm_repeat_slips.py", runs["repeat-copy"], "--sizes", "3x4", "--sequences", 70,
+                      "--evaluate-sequences")
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"wrong bits per sequence (\d+\.\d\d) in the vectors and (\d+\.\d\d) on the end-marker",
+                      done.stdout)
+    assert found, done.stdout
+    model, task, _ = load_ntm(runs["repeat-copy"])
+    [score] = score_sizes(model.eval(), task, [3], repeats=4, sequences=70)
+    assert sum(map(float, found.groups())) == pytest.approx(score.bit_errors, abs=0.011)
 
 
 @pytest.mark.parametrize("script, task, args, message", [
