@@ -42,7 +42,8 @@ def load_ntm(path: str | os.PathLike, device: str = "cpu") -> tuple[BitSequenceM
     return model, task_from_dict(info["task"]), info
 
 
-def evaluation_batches(task: Task, size: int, sequences: int, *, batch_size: int = 64, **options: Any) -> list[SequenceBatch]:
+def evaluation_batches(task: Task, size: int, sequences: int, *, batch_size: int = 64,
+                       **options: Any) -> list[SequenceBatch]:
     """The `sequences` test sequences of `size` that `score_sizes` scores (seeded: TEST_SEED + size), in batches."""
     generator = torch.Generator().manual_seed(TEST_SEED + size)
     return [task.sample(min(batch_size, sequences - start), generator, size=size, **options)
