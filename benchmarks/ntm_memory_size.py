@@ -24,19 +24,10 @@ import argparse
 
 import torch
 
-from ntm_runs import load_run
+from ntm_runs import load_run, sizes
 
 from memqa.models.ntm import NTMSequenceModel
 from memqa.ntm_evaluate import TEST_SEED, score_sizes
-
-
-def sizes(text: str) -> list[tuple[int, int | None]]:
-    """"10x10,20x10" (length x repeats) or "40,80" (sizes of a task without repeats)."""
-    parsed = []
-    for item in text.split(","):
-        size, _, repeats = item.partition("x")
-        parsed.append((int(size), int(repeats) if repeats else None))
-    return parsed
 
 
 @torch.no_grad()

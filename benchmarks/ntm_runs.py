@@ -8,6 +8,15 @@ from memqa.ntm_evaluate import load_ntm
 from memqa.tasks.algorithmic import Task
 
 
+def sizes(text: str) -> list[tuple[int, int | None]]:
+    """"10x10,20x10" (length x repeats) or "40,80" (sizes of a task without repeats)."""
+    parsed = []
+    for item in text.split(","):
+        size, _, repeats = item.partition("x")
+        parsed.append((int(size), int(repeats) if repeats else None))
+    return parsed
+
+
 def load_run(path: str, *task_names: str, memory_size: int | None = None) -> tuple[NTMSequenceModel, Task, dict]:
     """(model in eval mode, task, info) of the NTM in `path`, with `memory_size` rows when given (as `memqa
     evaluate --memory-size`); exits with one line if there is none, or if it is the LSTM baseline or learned a

@@ -42,6 +42,7 @@ class NTMOptions:
     initial_memory: str | None = None  # "rows", "shared" or "constant" (None: NTMConfig's default)
     valid_repeats: str | None = None  # repeat copy: "LOW-HIGH" or "N"
     compile: bool = False  # torch.compile the NTM's step
+    snapshot_every: int | None = None  # save the weights every N sequences in OUT/snapshots/
 
 
 def train_ntm_command(options: NTMOptions) -> None:
@@ -74,7 +75,7 @@ def train_ntm_command(options: NTMOptions) -> None:
                               parse_size_range(options.valid_sizes) if options.valid_sizes else None,
                               invoked_command(),
                               parse_size_range(options.valid_repeats, "--valid-repeats") if options.valid_repeats else None,
-                              options.compile)
+                              options.compile, options.snapshot_every)
     run_ntm_command(request)
 
 

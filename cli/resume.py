@@ -81,6 +81,7 @@ _SAVED_NTM: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "valid_sizes": (_setting("valid_sizes"), _parse_sizes),
     "valid_repeats": (_setting("valid_repeats"), _parse_sizes),
     "compile": (_setting("compile"), lambda value: value),
+    "snapshot_every": (_setting("snapshot_every"), lambda value: value),
 }
 
 

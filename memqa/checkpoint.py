@@ -5,6 +5,7 @@
   vocab.json         words and answer labels (absent for models that read no words: the NTM on bit sequences)
   README.md          a short model card
   .train-state/      only while a run that saves here is unfinished (memqa/resume.py); kept on save
+  snapshots/         an NTM run's weights at every --snapshot-every sequences, each a saved reader; kept on save
 
 Loading is strict: each way a folder can be wrong is one CheckpointError naming the file.
 """
@@ -31,6 +32,8 @@ FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, CARD_FILE = "config.json", "model.safetensors", "vocab.json", "README.md"
 _TOP_LEVEL_KEYS = {"format_version", "reader", "model", "info"}
 TRAIN_STATE_DIR = ".train-state"  # a resumable run's state (memqa/resume.py), carried over when the reader is saved
+SNAPSHOTS_DIR = "snapshots"  # an NTM run's weights along its training (memqa/ntm_pipeline.py), carried over too
+_CARRIED_OVER = (TRAIN_STATE_DIR, SNAPSHOTS_DIR)
 
 
 def save_reader(path: str | os.PathLike, model: ReaderModel, vocab: Vocab | None, info: dict[str, Any],
@@ -59,15 +62,16 @@ def check_save_target(target: Path) -> None:
     if target.exists() and not target.is_dir():
         raise CheckpointError(f"{target}: is a file, not a folder; choose another --out folder")
     if target.exists() and not (target / CONFIG_FILE).exists() and any(
-            entry.name != TRAIN_STATE_DIR for entry in target.iterdir()):
+            entry.name not in _CARRIED_OVER for entry in target.iterdir()):
         raise CheckpointError(f"{target}: exists and is not a saved reader; choose another --out folder")
 
 
 def _replace_dir(new: Path, target: Path) -> None:
     if target.exists():
         check_save_target(target)
-        if (target / TRAIN_STATE_DIR).is_dir():  # copied, not moved: a kill mid-swap must not lose it
-            shutil.copytree(target / TRAIN_STATE_DIR, new / TRAIN_STATE_DIR)
+        for kept in _CARRIED_OVER:
+            if (target / kept).is_dir():  # copied, not moved: a kill mid-swap must not lose it
+                shutil.copytree(target / kept, new / kept)
         old = target.with_name(f".{target.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)

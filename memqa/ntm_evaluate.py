@@ -42,10 +42,11 @@ def load_ntm(path: str | os.PathLike, device: str = "cpu") -> tuple[BitSequenceM
     return model, task_from_dict(info["task"]), info
 
 
-def evaluation_batches(task: Task, size: int, sequences: int, *, batch_size: int = 64,
+def evaluation_batches(task: Task, size: int, sequences: int, *, batch_size: int = 64, seed: int = TEST_SEED,
                        **options: Any) -> list[SequenceBatch]:
-    """The `sequences` test sequences of `size` that `score_sizes` scores (seeded: TEST_SEED + size), in batches."""
-    generator = torch.Generator().manual_seed(TEST_SEED + size)
+    """The `sequences` test sequences of `size` that `score_sizes` scores (seeded: TEST_SEED + size), in batches;
+    another `seed` draws others alike (e.g. validation sequences to choose a snapshot on)."""
+    generator = torch.Generator().manual_seed(seed + size)
     return [task.sample(min(batch_size, sequences - start), generator, size=size, **options)
             for start in range(0, sequences, batch_size)]
 

@@ -7,6 +7,10 @@ model its loss, optimiser (RMSProp), clipping (element-wise) and accuracy (seque
 bit error). The best evaluation point is kept. The learning curve (cost in bits per sequence and
 bit errors per sequence against sequences seen) is saved in config.json's info.
 
+With `snapshot_every`, the weights at every that many sequences are saved too, each a reader of its own in
+OUT/snapshots/seed<S>/<sequences>/: the kept weights are one evaluation's, and which one decides what the
+reader does past the trained sizes (docs/ntm/repeat-copy.md), so a run's other points can be scored after it.
+
 A run is resumable as a bAbI run is (memqa/resume.py): OUT/.train-state/ holds the request, each seed's
 training state after every evaluation and its learning curve so far (curve.json); `resume_ntm(OUT)`
 goes on from there and ends bit-identical to a run never stopped.
@@ -25,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from memqa.checkpoint import check_save_target, save_reader
+from memqa.checkpoint import SNAPSHOTS_DIR, check_save_target, save_reader
 from memqa.config import (NTM_LEARNING_RATE, LSTMBaselineConfig, NTMConfig, TrainConfig, from_dict, to_dict,
                           train_config_from_dict)
 from memqa.errors import CheckpointError, ConfigError
@@ -95,6 +99,8 @@ class NTMTrainRequest:
     # torch.compile the NTM's step (NTMCell.compile_step): about twice as fast on a CPU, the same arithmetic
     # rounded otherwise. An execution setting, but a resumed run keeps it, or it would not end as one never stopped.
     compile: bool = False
+    # Save the weights at every `snapshot_every` sequences (a multiple of eval_every) in OUT/snapshots/; None: not.
+    snapshot_every: int | None = None
 
     def __post_init__(self) -> None:
         for flag, value in (("--valid-sizes", self.valid_sizes), ("--valid-repeats", self.valid_repeats)):
@@ -102,6 +108,10 @@ class NTMTrainRequest:
                 raise ConfigError(f"{flag} must be LOW-HIGH with 1 <= LOW <= HIGH, got {value[0]}-{value[1]}")
         if self.valid_repeats is not None and not isinstance(self.task, RepeatCopyTask):
             raise ConfigError(f"--valid-repeats is for --task repeat-copy; this run trains {self.task.name}")
+        if self.snapshot_every is not None and (self.snapshot_every < self.eval_every
+                                                or self.snapshot_every % self.eval_every):
+            raise ConfigError(f"--snapshot-every {self.snapshot_every} must be a multiple of --eval-every "
+                              f"{self.eval_every} (snapshots are taken at evaluations)")
         if self.compile and not isinstance(self.model_config, NTMConfig):
             raise ConfigError("--compile speeds up the NTM's step; the LSTM baseline already runs torch's fused LSTM: "
                               "train it without --compile")
@@ -230,6 +240,10 @@ def _train_once(request: NTMTrainRequest, seed: int, on_point, folder: Path) -> 
         curve.append(point)
         # Written before train_model saves this evaluation's state: a kill in between redoes the point.
         write_json(folder / CURVE_FILE, {"format_version": 1, "curve": curve})
+        if request.snapshot_every and sequences % request.snapshot_every == 0:
+            info = _snapshot_info(request, model, seed, point)
+            save_reader(snapshot_path(request.out, seed, sequences), model, None, info,
+                        card=ntm_card(info, request.model_config))
         if on_point:
             on_point(point, total * request.eval_every)
 
@@ -238,6 +252,24 @@ def _train_once(request: NTMTrainRequest, seed: int, on_point, folder: Path) -> 
                          device=request.device, on_epoch=on_epoch, checkpoint=StateStore(folder))
     del curve[len(result.history):]  # points of evaluations whose state was never saved
     return result, curve
+
+
+def snapshot_path(out: Path, seed: int, sequences: int) -> Path:
+    """Where the run in `out` saves seed `seed`'s weights after `sequences` sequences (--snapshot-every)."""
+    return out / SNAPSHOTS_DIR / f"seed{seed}" / str(sequences)
+
+
+def snapshots(out: str | os.PathLike) -> list[Path]:
+    """The snapshots the run in `out` saved, by seed, then in the order they were taken."""
+    folder = Path(out) / SNAPSHOTS_DIR
+    found = [path for path in folder.glob("seed*/*") if path.name.isdigit() and path.parent.name[4:].isdigit()]
+    return sorted(found, key=lambda path: (int(path.parent.name[4:]), int(path.name)))
+
+
+def _snapshot_info(request: NTMTrainRequest, model: BitSequenceModel, seed: int, point: dict) -> dict:
+    """config.json's info of a snapshot: a finished run's (_info), as if it had stopped at this evaluation."""
+    return {**_point_info(request, model, seed, point), "sequences_run": point["sequences"],
+            "snapshot_of": os.path.abspath(request.out)}
 
 
 def _read_curve(file: Path) -> list[dict]:
@@ -263,7 +295,8 @@ def ntm_request_to_json(request: NTMTrainRequest) -> dict:
             "train_config": to_dict(request.train_config), "eval_every": request.eval_every, "device": request.device,
             "valid_sizes": list(request.valid_sizes) if request.valid_sizes else None, "command": request.command,
             "valid_repeats": list(request.valid_repeats) if request.valid_repeats else None,
-            "compile": request.compile}
+            "compile": request.compile,
+            **({"snapshot_every": request.snapshot_every} if request.snapshot_every else {})}
 
 
 def is_ntm_run(run_dir: str | os.PathLike) -> bool:
@@ -276,8 +309,8 @@ def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
     data, where = read_request(run_dir), f"{state_dir(run_dir) / 'request.json'}"
     expected = {"reader", "out", "task", "model_config", "train_config", "eval_every", "device"}
     # runs saved before --valid-sizes, before the command was kept, before the LSTM baseline or before
-    # --valid-repeats or --compile lack these
-    optional = {"valid_sizes", "command", "model", "valid_repeats", "compile"}
+    # --valid-repeats or --compile lack these; a run without --snapshot-every lacks it
+    optional = {"valid_sizes", "command", "model", "valid_repeats", "compile", "snapshot_every"}
     if not expected <= set(data) <= expected | optional:
         raise CheckpointError(f"{where}: expected keys {sorted(expected | optional)}, found {sorted(data)}")
     model = data.get("model", "ntm")
@@ -290,7 +323,8 @@ def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
                                train_config_from_dict(data["train_config"], where=f"{where}: train_config"),
                                int(data["eval_every"]), str(data["device"]), _sizes(data.get("valid_sizes")),
                                str(data.get("command", "")), _sizes(data.get("valid_repeats")),
-                               _flag(data.get("compile", False), f"{where}: compile"))
+                               _flag(data.get("compile", False), f"{where}: compile"),
+                               _count(data.get("snapshot_every"), f"{where}: snapshot_every"))
     except (ConfigError, TypeError, ValueError) as error:
         message = str(error)
         raise CheckpointError(message if where in message else f"{where}: {message}") from None
@@ -299,6 +333,12 @@ def load_ntm_request(run_dir: str | os.PathLike) -> NTMTrainRequest:
 def _flag(value, where: str) -> bool:
     if not isinstance(value, bool):
         raise CheckpointError(f"{where}: expected true or false, found {value!r}")
+    return value
+
+
+def _count(value, where: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise CheckpointError(f"{where}: expected a whole number of sequences, found {value!r}")
     return value
 
 
@@ -318,21 +358,28 @@ def resume_ntm(run_dir: str | os.PathLike, *,
 def _info(request: NTMTrainRequest, result: TrainResult, curve: list[dict]) -> dict:
     best = curve[result.best_epoch - 1] if result.best_epoch else {}
     return {
+        **_point_info(request, result.model, result.seed, best),
+        "sequences_run": len(result.history) * request.eval_every,
+        "stopped": result.stopped,
+        "train_seconds": round(result.seconds, 2),
+        "curve": [{k: round(v, 4) if isinstance(v, float) and k != "learning_rate" else v for k, v in point.items()}
+                  for point in curve],
+    }
+
+
+def _point_info(request: NTMTrainRequest, model: BitSequenceModel, seed: int, point: dict) -> dict:
+    """The info of a reader with the weights of the evaluation `point` (seed `seed`'s run)."""
+    return {
         "task": request.task.to_dict(),
         "train_config": dataclasses.asdict(request.train_config),
         "eval_every": request.eval_every,
         "valid_sizes": list(request.valid_sizes or request.task.training_sizes),
         **({"valid_repeats": list(request.valid_repeats)} if request.valid_repeats else {}),
-        "seed": result.seed,
+        "seed": seed,
         **({"compiled": True} if request.compile else {}),  # trained through torch.compile: rerun with --compile
-        "parameters": sum(parameter.numel() for parameter in result.model.parameters()),
-        "best_sequences": best.get("sequences", 0),
-        "sequences_run": len(result.history) * request.eval_every,
-        "stopped": result.stopped,
-        "train_seconds": round(result.seconds, 2),
-        "scores": {k: best[k] for k in ("valid_cost_bits", "valid_bit_errors", "valid_perfect") if k in best},
-        "curve": [{k: round(v, 4) if isinstance(v, float) and k != "learning_rate" else v for k, v in point.items()}
-                  for point in curve],
+        "parameters": sum(parameter.numel() for parameter in model.parameters()),
+        "best_sequences": point.get("sequences", 0),
+        "scores": {k: point[k] for k in ("valid_cost_bits", "valid_bit_errors", "valid_perfect") if k in point},
         "command": request.command,
     }
 

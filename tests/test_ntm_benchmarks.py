@@ -145,6 +145,38 @@ def test_each_script_runs_as_documented(runs, script, task, args, expected):
     assert re.search(expected, done.stdout), done.stdout
 
 
+def test_snapshots_script_scores_every_snapshot_and_picks_on_its_own_sequences(tmp_path):
+    """ntm_snapshots.py: one row per snapshot, each size's bit errors those of the snapshot on sequences seeded apart
+    from the test's (VALID_SEED), the pick the fewest summed (the later on a tie); --test scores the test sequences."""
+    from memqa.ntm_evaluate import evaluation_batches
+    from memqa.ntm_pipeline import score_batches, snapshots
+
+    out = train(tmp_path / "rc", "--reader", "ntm", "--task", "repeat-copy", "--eval-every", "4", "--batch-size", "4",
+                "--snapshot-every", "4", "--memory-size", "24")
+    rows = {}
+    for seed_name, valid_seed in (("validation", 3_000_017), ("test", 2_000_003)):
+        done = run_script("ntm_snapshots.py", out, "--sizes", "3x2,2x3", "--sequences", 6,
+                          *(["--test"] if seed_name == "test" else []))
+        assert done.returncode == 0, done.stderr
+        assert f"2 snapshots, 6 {seed_name} sequences per size" in done.stdout
+        found = re.findall(r"^0 \| (\d+) \| \d+\.\d{3} \| (\d+\.\d{3}) \(\d+\.\d%\) \| (\d+\.\d{3}) .* \| (\d+\.\d{3})$",
+                           done.stdout, re.MULTILINE)
+        assert [row[0] for row in found] == ["4", "8"], done.stdout
+        for path, row in zip(snapshots(out), found):
+            model, task, _ = load_ntm(path)
+            for (length, repeats), shown in zip([(3, 2), (2, 3)], row[1:3]):
+                batches = evaluation_batches(task, length, 6, seed=valid_seed, repeats=repeats)
+                assert float(shown) == pytest.approx(score_batches(model, batches)[1], abs=5e-4)
+        totals = [float(row[3]) for row in found]
+        picked = "8" if totals[1] <= totals[0] else "4"
+        assert re.search(rf"(picked|lowest at test \(not a pick\)): {re.escape(str(out))}/snapshots/seed0/{picked} ",
+                         done.stdout), done.stdout
+        rows[seed_name] = found
+    assert rows["validation"] != rows["test"]  # other sequences
+    done = run_script("ntm_snapshots.py", tmp_path / "rc-none", "--sizes", "3x2")
+    assert done.returncode == 1 and "no snapshots; train with `memqa train ... --snapshot-every N" in done.stderr
+
+
 def test_repeat_slips_reads_the_sequences_memqa_evaluate_scores_when_asked(runs):
     """--evaluate-sequences: the wrong bits per sequence are memqa evaluate's on the same size (70 sequences: two
     batches of its, joined)."""

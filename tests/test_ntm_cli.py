@@ -378,3 +378,23 @@ def test_validation_repeats_give_repeat_copy_its_longest_episodes(tmp_path):
     assert info["valid_sizes"] == [3, 4] and info["valid_repeats"] == [12, 12]
     assert "## Validation (length 3-4; trained on 1-10; repeats 12; trained on 1-10)" in (out / "README.md").read_text()
 
+
+
+def test_cli_train_snapshot_every_saves_readers_memqa_evaluate_reads(tmp_path):
+    out = tmp_path / "snap"
+    assert_ok(invoke("train", "--reader", "ntm", "--task", "copy", "--out", out, "--sequences", 24, "--eval-every", 8,
+                     "--batch-size", 8, "--snapshot-every", 16, *SMALL_MEMORY))
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors", "snapshots"]
+    assert [p.name for p in (out / "snapshots" / "seed0").iterdir()] == ["16"]
+    snapshot = out / "snapshots" / "seed0" / "16"
+    assert "(16 sequences, seed 0; best at 16)" in (snapshot / "README.md").read_text()
+    report = json.loads(assert_ok(invoke("evaluate", snapshot, "--lengths", "3", "--sequences", 4, "--format", "json")))
+    model, task, _ = load_ntm(snapshot)
+    assert report["scores"][0]["bit_errors"] == pytest.approx(score_sizes(model, task, [3], sequences=4)[0].bit_errors)
+    result = invoke("train", "--reader", "ntm", "--task", "copy", "--out", tmp_path / "x", "--eval-every", 8,
+                    "--snapshot-every", 12)
+    assert result.exit_code == 1 and "--snapshot-every 12 must be a multiple of --eval-every 8" in ANSI.sub(
+        "", result.stderr).replace("\n", " ")
+    assert not (tmp_path / "x").exists()
+    result = invoke("train", "--reader", "memn2n", "--task", "1", "--out", tmp_path / "y", "--snapshot-every", 8)
+    assert result.exit_code != 0 and "--snapshot-every" in ANSI.sub("", result.output)

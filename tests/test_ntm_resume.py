@@ -11,8 +11,9 @@ import torch
 from helpers import STATE, kill_after_saved_epochs, saved_epoch
 from test_ntm_cli import ANSI, SMALL_MEMORY, assert_ok, invoke, tiny_request
 
-from memqa.errors import CheckpointError
-from memqa.ntm_pipeline import resume_ntm, train_ntm
+from memqa.errors import CheckpointError, ConfigError
+from memqa.ntm_evaluate import load_ntm
+from memqa.ntm_pipeline import resume_ntm, snapshot_path, snapshots, train_ntm
 
 # 2 seeds x 4 evaluations of 32 sequences each
 SEQUENCES, EVAL_EVERY, REPEATS = 128, 32, 2
@@ -86,6 +87,34 @@ def test_a_stopped_ntm_run_with_another_optimizer_resumes_bit_identical(tmp_path
     resumed = resume_ntm(out)
     assert without_seconds(resumed.curve) == without_seconds(reference.curve)
     assert (out / "model.safetensors").read_bytes() == (reference.path / "model.safetensors").read_bytes()
+
+
+def test_snapshots_hold_each_evaluation_and_survive_a_stop_and_the_final_save(uninterrupted, tmp_path):
+    # --snapshot-every 32, the evaluation interval: every point of both seeds is a reader of its own; a run
+    # stopped in seed 0's third evaluation and resumed ends with all of them, beside the uninterrupted run's reader
+    out = tmp_path / "run"
+    train_ntm(dataclasses.replace(two_seed_request(out), snapshot_every=EVAL_EVERY), on_point=stop_at_point(3))
+    assert [p.relative_to(out).as_posix() for p in snapshots(out)] == [f"snapshots/seed0/{n}" for n in (32, 64, 96)]
+    resumed = resume_ntm(out)
+    points = range(EVAL_EVERY, SEQUENCES + 1, EVAL_EVERY)
+    assert [p.relative_to(out).as_posix() for p in snapshots(out)] == [
+        f"snapshots/seed{seed}/{n}" for seed in (0, 1) for n in points]
+    assert (out / "model.safetensors").read_bytes() == (uninterrupted.path / "model.safetensors").read_bytes()
+    best = resumed.curve[resumed.result.best_epoch - 1]
+    kept, task, info = load_ntm(snapshot_path(out, resumed.result.seed, best["sequences"]))
+    assert same_weights(kept, resumed.result.model) and task.name == "copy"
+    assert (info["best_sequences"], info["seed"], info["snapshot_of"]) == (best["sequences"], resumed.result.seed, str(out))
+    assert info["scores"]["valid_bit_errors"] == best["valid_bit_errors"]
+    other, _, _ = load_ntm(snapshot_path(out, resumed.result.seed, 32 if best["sequences"] != 32 else 64))
+    assert not same_weights(other, resumed.result.model)
+
+
+def test_snapshots_are_taken_at_evaluations(tmp_path):
+    with pytest.raises(ConfigError, match="--snapshot-every 48 must be a multiple of --eval-every 32"):
+        dataclasses.replace(two_seed_request(tmp_path / "run"), snapshot_every=48)
+    out = tmp_path / "every-other"
+    train_ntm(dataclasses.replace(tiny_request(out, sequences=SEQUENCES), snapshot_every=2 * EVAL_EVERY))
+    assert [p.name for p in snapshots(out)] == ["64", "128"]
 
 
 def test_a_finished_ntm_run_has_nothing_to_resume(uninterrupted):

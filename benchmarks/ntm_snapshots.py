@@ -1,0 +1,80 @@
+"""Score every snapshot of an NTM run along its training, and pick one on validation sequences.
+
+    python benchmarks/ntm_snapshots.py RUN --sizes 15x10,10x13 [--memory-size 128] [--sequences 256] [--test]
+
+A run trained with `memqa train ... --snapshot-every N` holds its weights at every N sequences in
+RUN/snapshots/seed<S>/<sequences>/, each a reader of its own (`memqa evaluate RUN/snapshots/seed0/120000`).
+The run keeps the weights of its best evaluation on its validation set; this scores all the snapshots at
+other sizes (length x repeats for repeat copy, the size alone for the other tasks), e.g. past the trained
+lengths and repeat counts at once, so that another choice can be made and its reasons seen.
+
+For each snapshot it prints the run's own validation bit errors at that point, then the bit errors per
+sequence (and the share of perfect sequences) at each size, and marks the snapshot with the fewest bit errors
+summed over the sizes (the later one on a tie). The sequences are drawn with a seed of their own
+(VALID_SEED + size), not the test sequences `memqa evaluate` scores, so that the pick is made without the test;
+test the picked snapshot with `memqa evaluate` afterwards. `--test` scores the test sequences instead: to see
+what every snapshot does at test, never to pick one. `--memory-size N` runs each with N memory rows (as
+`memqa evaluate --memory-size`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from ntm_runs import sizes
+
+from memqa.errors import MemqaError
+from memqa.models.ntm import NTMSequenceModel
+from memqa.ntm_evaluate import TEST_SEED, evaluation_batches, load_ntm
+from memqa.ntm_pipeline import score_batches, snapshots
+
+VALID_SEED = 3_000_017  # the sequences a snapshot is picked on: neither training's nor the test's
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run")
+    parser.add_argument("--sizes", type=sizes, required=True, help="e.g. 15x10,10x13 (repeat copy) or 40,60 (copy)")
+    parser.add_argument("--sequences", type=int, default=256)
+    parser.add_argument("--memory-size", type=int, default=None)
+    parser.add_argument("--test", action="store_true", help="score the test sequences (to look, not to pick)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    found = snapshots(args.run)
+    if not found:
+        raise SystemExit(f"{args.run}: no snapshots; train with `memqa train ... --snapshot-every N --out {args.run}`")
+    seed = TEST_SEED if args.test else VALID_SEED
+    names = [f"{size}x{repeats}" if repeats else str(size) for size, repeats in args.sizes]
+    print(f"{args.run}: {len(found)} snapshots, {args.sequences} {'test' if args.test else 'validation'} sequences "
+          f"per size{f', {args.memory_size} memory rows' if args.memory_size else ''}")
+    print(" | ".join(["seed", "sequences", "run's validation", *names, "sum"]))
+    rows = []
+    for path in found:
+        try:
+            model, task, info = load_ntm(path)
+            if args.memory_size is not None:
+                if not isinstance(model, NTMSequenceModel):
+                    raise SystemExit(f"{path}: --memory-size: the {model.label} has no memory")
+                model = model.with_memory_rows(args.memory_size)
+        except MemqaError as error:
+            raise SystemExit(str(error)) from None
+        cells = []
+        for size, repeats in args.sizes:
+            options = {} if repeats is None else {"repeats": repeats}
+            batches = evaluation_batches(task, size, args.sequences, seed=seed, **options)
+            _, errors, perfect = score_batches(model, batches)
+            cells.append((errors, perfect))
+        total = sum(errors for errors, _ in cells)
+        rows.append((total, info["best_sequences"], path))
+        print(" | ".join([str(info["seed"]), str(info["best_sequences"]), f"{info['scores']['valid_bit_errors']:.3f}",
+                          *(f"{errors:.3f} ({100 * perfect:.1f}%)" for errors, perfect in cells), f"{total:.3f}"]),
+              flush=True)
+    total, _, path = min(rows, key=lambda row: (row[0], -row[1]))
+    print(f"{'lowest at test (not a pick)' if args.test else 'picked'}: {path} ({total:.3f} bit errors summed over "
+          f"{', '.join(names)})")
+
+
+if __name__ == "__main__":
+    main()
