@@ -1,12 +1,14 @@
 """Score every snapshot of an NTM run along its training, and pick one on validation sequences.
 
-    python benchmarks/ntm_snapshots.py RUN --sizes 15x10,10x13 [--memory-size 128] [--sequences 256] [--test]
+    python benchmarks/ntm_snapshots.py RUN --sizes 10x10,15x10,10x14 [--memory-size 128] [--sequences 256] [--test]
 
 A run trained with `memqa train ... --snapshot-every N` holds its weights at every N sequences in
 RUN/snapshots/seed<S>/<sequences>/, each a reader of its own (`memqa evaluate RUN/snapshots/seed0/120000`).
 The run keeps the weights of its best evaluation on its validation set; this scores all the snapshots at
 other sizes (length x repeats for repeat copy, the size alone for the other tasks), e.g. past the trained
-lengths and repeat counts at once, so that another choice can be made and its reasons seen.
+lengths and repeat counts at once, so that another choice can be made and its reasons seen. Give a trained size
+among them: a snapshot can do well past the trained sizes and still miss the trained end marker
+(docs/ntm/repeat-copy.md, session 30).
 
 For each snapshot it prints the run's own validation bit errors at that point, then the bit errors per
 sequence (and the share of perfect sequences) at each size, and marks the snapshot with the fewest bit errors
@@ -36,7 +38,7 @@ VALID_SEED = 3_000_017  # the sequences a snapshot is picked on: neither trainin
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run")
-    parser.add_argument("--sizes", type=sizes, required=True, help="e.g. 15x10,10x13 (repeat copy) or 40,60 (copy)")
+    parser.add_argument("--sizes", type=sizes, required=True, help="e.g. 10x10,15x10,10x14 (repeat copy) or 20,40,60 (copy)")
     parser.add_argument("--sequences", type=int, default=256)
     parser.add_argument("--memory-size", type=int, default=None)
     parser.add_argument("--test", action="store_true", help="score the test sequences (to look, not to pick)")
