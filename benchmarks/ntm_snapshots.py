@@ -25,12 +25,11 @@ import argparse
 
 import torch
 
-from ntm_runs import sizes
+from ntm_runs import load_run, sizes
 
-from memqa.errors import MemqaError
-from memqa.models.ntm import NTMSequenceModel
-from memqa.ntm_evaluate import TEST_SEED, evaluation_batches, load_ntm
+from memqa.ntm_evaluate import TEST_SEED, evaluation_batches
 from memqa.ntm_pipeline import score_batches, snapshots
+from memqa.tasks.algorithmic import TASKS
 
 VALID_SEED = 3_000_017  # the sequences a snapshot is picked on: neither training's nor the test's
 
@@ -54,14 +53,7 @@ def main() -> None:
     print(" | ".join(["seed", "sequences", "run's validation", *names, "sum"]))
     rows = []
     for path in found:
-        try:
-            model, task, info = load_ntm(path)
-            if args.memory_size is not None:
-                if not isinstance(model, NTMSequenceModel):
-                    raise SystemExit(f"{path}: --memory-size: the {model.label} has no memory")
-                model = model.with_memory_rows(args.memory_size)
-        except MemqaError as error:
-            raise SystemExit(str(error)) from None
+        model, task, info = load_run(str(path), *TASKS, memory_size=args.memory_size)
         cells = []
         for size, repeats in args.sizes:
             options = {} if repeats is None else {"repeats": repeats}
