@@ -29,14 +29,10 @@ import argparse
 
 import torch
 
-from ntm_runs import load_run
+from ntm_runs import load_run, repeat_sizes
 
 from memqa.ntm_evaluate import TEST_SEED, evaluation_batches
 from memqa.tasks.algorithmic import SequenceBatch
-
-
-def sizes(text: str) -> list[tuple[int, int]]:
-    return [(int(length), int(repeats)) for length, repeats in (s.split("x") for s in text.split(","))]
 
 
 def off_boundaries(length: int, repeats: int) -> torch.Tensor:
@@ -48,7 +44,7 @@ def off_boundaries(length: int, repeats: int) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+")
-    parser.add_argument("--sizes", type=sizes, default=sizes("10x10,15x3,15x10,20x10"))
+    parser.add_argument("--sizes", type=repeat_sizes, default=repeat_sizes("10x10,15x3,15x10,20x10"))
     parser.add_argument("--sequences", type=int, default=128)
     parser.add_argument("--show", action="store_true")
     parser.add_argument("--memory-size", type=int, default=None)

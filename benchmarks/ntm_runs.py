@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from memqa.errors import MemqaError
 from memqa.models.ntm import NTMSequenceModel
 from memqa.ntm_evaluate import load_ntm
@@ -15,6 +17,15 @@ def sizes(text: str) -> list[tuple[int, int | None]]:
         size, _, repeats = item.partition("x")
         parsed.append((int(size), int(repeats) if repeats else None))
     return parsed
+
+
+def repeat_sizes(text: str) -> list[tuple[int, int]]:
+    """"10x10,20x10": length x repeats of repeat copy, the repeats of every size given."""
+    parsed = sizes(text)
+    missing = [str(size) for size, repeats in parsed if repeats is None]
+    if missing:
+        raise argparse.ArgumentTypeError(f"{', '.join(missing)} has no repeats: give each size as LENGTHxREPEATS, as 10x20")
+    return parsed  # type: ignore[return-value]
 
 
 def load_run(path: str, *task_names: str, memory_size: int | None = None) -> tuple[NTMSequenceModel, Task, dict]:

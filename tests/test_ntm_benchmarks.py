@@ -207,6 +207,12 @@ def test_bad_input_is_one_line(runs, script, task, args, message):
     assert done.returncode == 1 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+def test_repeat_slips_refuses_a_size_without_repeats(runs):
+    done = run_script("ntm_repeat_slips.py", runs["repeat-copy"], "--sizes", "3x2,12")
+    assert done.returncode == 2, done.stderr
+    assert "--sizes: 12 has no repeats: give each size as LENGTHxREPEATS, as 10x20" in done.stderr
+
+
 def test_the_reader_ablation_runs_as_documented(tmp_path):
     # benchmarks/ntm_reader_ablation.py, as docs/ntm-reader.md runs it, on the tiny fixture as task 1 (1 epoch).
     from helpers import babi_tree
