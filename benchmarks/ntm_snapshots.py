@@ -1,6 +1,7 @@
 """Score every snapshot of an NTM run along its training, and pick one on validation sequences.
 
     python benchmarks/ntm_snapshots.py RUN --sizes 10x10,15x10,10x14 [--memory-size 128] [--sequences 256] [--test]
+                                       [--from SEQUENCES]
 
 A run trained with `memqa train ... --snapshot-every N` holds its weights at every N sequences in
 RUN/snapshots/seed<S>/<sequences>/, each a reader of its own (`memqa evaluate RUN/snapshots/seed0/120000`).
@@ -16,7 +17,8 @@ summed over the sizes (the later one on a tie). The sequences are drawn with a s
 (VALID_SEED + size), not the test sequences `memqa evaluate` scores, so that the pick is made without the test;
 test the picked snapshot with `memqa evaluate` afterwards. `--test` scores the test sequences instead: to see
 what every snapshot does at test, never to pick one. `--memory-size N` runs each with N memory rows (as
-`memqa evaluate --memory-size`).
+`memqa evaluate --memory-size`). `--from N` scores only the snapshots taken at N sequences or later (each
+snapshot's numbers do not depend on the others scored, so a long run can be scored in parts).
 """
 
 from __future__ import annotations
@@ -41,11 +43,16 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=256)
     parser.add_argument("--memory-size", type=int, default=None)
     parser.add_argument("--test", action="store_true", help="score the test sequences (to look, not to pick)")
+    parser.add_argument("--from", dest="first", type=int, default=0, metavar="SEQUENCES",
+                        help="score the snapshots taken at this many sequences or later")
     args = parser.parse_args()
     torch.set_num_threads(1)
     found = snapshots(args.run)
     if not found:
         raise SystemExit(f"{args.run}: no snapshots; train with `memqa train ... --snapshot-every N --out {args.run}`")
+    found = [path for path in found if int(path.name) >= args.first]
+    if not found:
+        raise SystemExit(f"{args.run}: no snapshots at {args.first} sequences or later; give a smaller --from")
     seed = TEST_SEED if args.test else VALID_SEED
     names = [f"{size}x{repeats}" if repeats else str(size) for size, repeats in args.sizes]
     print(f"{args.run}: {len(found)} snapshots, {args.sequences} {'test' if args.test else 'validation'} sequences "
