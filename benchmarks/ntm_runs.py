@@ -22,10 +22,10 @@ def sizes(text: str) -> list[tuple[int, int | None]]:
 def repeat_sizes(text: str) -> list[tuple[int, int]]:
     """"10x10,20x10": length x repeats of repeat copy, the repeats of every size given."""
     parsed = sizes(text)
-    missing = [str(size) for size, repeats in parsed if repeats is None]
+    missing = ", ".join(str(size) for size, repeats in parsed if repeats is None)
     if missing:
-        raise argparse.ArgumentTypeError(f"{', '.join(missing)} has no repeats: give each size as LENGTHxREPEATS, as 10x20")
-    return parsed  # type: ignore[return-value]
+        raise argparse.ArgumentTypeError(f"{missing} has no repeats: give each size as LENGTHxREPEATS, as 10x20")
+    return [(size, repeats) for size, repeats in parsed if repeats is not None]
 
 
 def load_run(path: str, *task_names: str, memory_size: int | None = None) -> tuple[NTMSequenceModel, Task, dict]:

@@ -55,8 +55,9 @@ def main() -> None:
         raise SystemExit(f"{args.run}: no snapshots at {args.first} sequences or later; give a smaller --from")
     seed = TEST_SEED if args.test else VALID_SEED
     names = [f"{size}x{repeats}" if repeats else str(size) for size, repeats in args.sizes]
-    print(f"{args.run}: {len(found)} snapshots, {args.sequences} {'test' if args.test else 'validation'} sequences "
-          f"per size{f', {args.memory_size} memory rows' if args.memory_size else ''}")
+    print(f"{args.run}: {len(found)} snapshot{'s' if len(found) > 1 else ''}, {args.sequences} "
+          f"{'test' if args.test else 'validation'} sequences per size"
+          f"{f', {args.memory_size} memory rows' if args.memory_size else ''}")
     print(" | ".join(["seed", "sequences", "run's validation", *names, "sum"]))
     rows = []
     for path in found:

@@ -153,8 +153,8 @@ def test_snapshots_script_scores_every_snapshot_and_picks_on_its_own_sequences(t
 
     out = train(tmp_path / "rc", "--reader", "ntm", "--task", "repeat-copy", "--eval-every", "4", "--batch-size", "4",
                 "--snapshot-every", "4", "--memory-size", "24")
-    snapshot_row = re.compile(r"^0 \| (\d+) \| \d+\.\d{3} \| (\d+\.\d{3}) \(\d+\.\d%\) \| (\d+\.\d{3}) .* \| (\d+\.\d{3})$",
-                              re.MULTILINE)
+    snapshot_row = re.compile(  # seed | sequences | run's validation | 3x2 (perfect) | 2x3 (perfect) | sum
+        r"^0 \| (\d+) \| \d+\.\d{3} \| (\d+\.\d{3}) \(\d+\.\d%\) \| (\d+\.\d{3}) .* \| (\d+\.\d{3})$", re.MULTILINE)
     rows = {}
     for seed_name, valid_seed in (("validation", 3_000_017), ("test", 2_000_003)):
         done = run_script("ntm_snapshots.py", out, "--sizes", "3x2,2x3", "--sequences", 6,
@@ -175,7 +175,7 @@ def test_snapshots_script_scores_every_snapshot_and_picks_on_its_own_sequences(t
         rows[seed_name] = found
     assert rows["validation"] != rows["test"]  # other sequences
     done = run_script("ntm_snapshots.py", out, "--sizes", "3x2,2x3", "--sequences", 6, "--from", 5)
-    assert done.returncode == 0 and "1 snapshots, 6 validation sequences" in done.stdout, done.stderr
+    assert done.returncode == 0 and "1 snapshot, 6 validation sequences" in done.stdout, done.stderr
     assert snapshot_row.findall(done.stdout) == [found for found in rows["validation"] if found[0] == "8"]
     done = run_script("ntm_snapshots.py", out, "--sizes", "3x2", "--from", 9)
     assert done.returncode == 1 and "no snapshots at 9 sequences or later; give a smaller --from" in done.stderr
