@@ -39,7 +39,8 @@ VALID_SEED = 3_000_017  # the sequences a snapshot is picked on: neither trainin
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run")
-    parser.add_argument("--sizes", type=sizes, required=True, help="e.g. 10x10,15x10,10x14 (repeat copy) or 20,40,60 (copy)")
+    parser.add_argument("--sizes", type=sizes, required=True,
+                        help="e.g. 10x10,15x10,10x14 (repeat copy) or 20,40,60 (copy)")
     parser.add_argument("--sequences", type=int, default=256)
     parser.add_argument("--memory-size", type=int, default=None)
     parser.add_argument("--test", action="store_true", help="score the test sequences (to look, not to pick)")
