@@ -12,7 +12,8 @@ Also printed: the mean over the answer steps of the first read head's largest we
 one row at a time, however long the walk), and the wrong bits per sequence split between the vectors and
 the end-marker channel (an end marker given early, or missed, at a boundary is the latter), how many of all the
 wrong bits fall off the boundaries (neither a later repetition's first step nor the end: a reader that keeps
-copying right and only loses count, as the paper's NTM past 11 repeats, makes none there), and the share of
+copying right and only loses count, as the paper's NTM past 11 repeats, makes none there) and the share of
+sequences with none there, and the share of
 sequences whose every repetition is right (all but the last step: a reader that copies all R repetitions and
 then does not stop fails only there). `--show` also
 prints, for the first failing sequence of each size, the row the first read head weights most at each
@@ -39,6 +40,12 @@ def off_boundaries(length: int, repeats: int) -> torch.Tensor:
     """(T_out,) True at the answer steps that are neither a later repetition's first step nor the end marker."""
     step = torch.arange(length * repeats + 1)  # (T_out,)
     return (step < length * repeats) & ((step < length) | (step % length != 0))
+
+
+def count_only(wrong_bits: torch.Tensor, length: int, repeats: int) -> torch.Tensor:
+    """(B,) True for the sequences whose wrong bits (B, T_out) all fall on the boundaries: every repetition
+    copied, and at most the count (where a repetition ends, and the stop) lost, as the paper's NTM past 11."""
+    return (wrong_bits[:, off_boundaries(length, repeats)] == 0).all(dim=1)
 
 
 def main() -> None:
@@ -72,6 +79,7 @@ def main() -> None:
             failed = wrong.any(dim=1)  # (B,)
             copies_right = (~wrong[:, :-1].any(dim=1)).float().mean().item()  # every repetition right, the stop aside
             inside_bits = wrong_bits[:, off_boundaries(length, repeats)].sum().item() / len(wrong_bits)  # per sequence
+            only_count = count_only(wrong_bits, length, repeats).float().mean().item()
             first = wrong.float().argmax(dim=1)[failed]  # (F,) the first wrong step of each failed sequence
             boundary = (first >= length) & (first % length <= 1)  # a later repetition's first two steps, or the end
             if args.show and len(first):
@@ -88,8 +96,8 @@ def main() -> None:
                          f"{boundary.float().mean().item():.0%} of them at a boundary, first error in repetition "
                          f"{repetition:.1f}, read peak {peak:.3f}, wrong bits per sequence {vector_bits:.2f} in the "
                          f"vectors and {marker_bits:.2f} on the end-marker channel, {inside_bits:.2f} of them off the "
-                         f"boundaries, {copies_right:.0%} of the sequences with every repetition right (the last step, "
-                         "where the end marker goes, aside)")
+                         f"boundaries ({only_count:.0%} of the sequences with none there), {copies_right:.0%} of the "
+                         "sequences with every repetition right (the last step, where the end marker goes, aside)")
         print(f"{path} (seed {info['seed']}): " + "; ".join(cells))
 
 

@@ -75,6 +75,14 @@ def test_repeat_slips_off_boundaries_leaves_out_each_later_repetitions_first_ste
     assert scripts["ntm_repeat_slips"].off_boundaries(1, 4).nonzero().flatten().tolist() == [0]
 
 
+def test_repeat_slips_count_only_keeps_the_sequences_wrong_only_at_boundaries(scripts):
+    wrong_bits = torch.zeros(4, 10)  # (B, T_out): 3 vectors × 3 repeats, then the end marker
+    wrong_bits[1, [3, 6, 9]] = torch.tensor([1.0, 6.0, 1.0])  # the end marker early at each boundary, and late
+    wrong_bits[2, 4] = 2.0  # a repetition's second step
+    wrong_bits[3, [0, 3]] = 1.0  # the first repetition's first step is no boundary
+    assert scripts["ntm_repeat_slips"].count_only(wrong_bits, 3, 3).tolist() == [True, True, False, False]
+
+
 @pytest.mark.parametrize("controller", ["lstm", "feedforward"])
 def test_repeat_count_weight_norm_reads_the_repeat_channels_column(scripts, controller):
     from memqa.config import NTMConfig
@@ -125,7 +133,7 @@ def run_script(name: str, *args) -> subprocess.CompletedProcess:
      r"\(seed 0\): \d+\.\d{3} bit errors/seq at 5 items, mean peak write weight [01]\.\d\d; head 0: "
      r"[123]\.\d\d rows/item, \d+\.\d rows/list"),
     ("ntm_repeat_slips.py", "repeat-copy", ["--sizes", "3x2,12x10", "--sequences", 4],
-     r"\(seed 0\): 3x2: .*; 12x10: .*read peak.* of them off the boundaries"),
+     r"\(seed 0\): 3x2: .*; 12x10: .*read peak.* of them off the boundaries \(\d+% of the sequences with none"),
     ("ntm_repeat_count.py", "repeat-copy", ["--length", 3, "--repeats", "12,20", "--sequences", 4],
      r"\(seed 0\), repeat-channel weight norm \d+\.\d\d, wrong vector bits per sequence in the first 10 repetitions: 3 x 10: \d+\.\d; 3 x 12 \(count 2\.26\): "
      r"\d+\.\d, read head on the 10-repeat row \d+%, with the 10-repeat reads \d+\.\d, with its features \d+\.\d; "
