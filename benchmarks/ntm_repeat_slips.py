@@ -16,8 +16,8 @@ copying right and only loses count, as the paper's NTM past 11 repeats, makes no
 sequences with none there (every repetition copied, at most the count lost), and the share of sequences
 whose every repetition is right (all but the last step: a reader that copies all R repetitions and then
 does not stop fails only there). `--show` also prints, for the first failing sequence of each size, the row
-the first read head weights most at each answer step and the number of wrong bits there. `--memory-size N` runs each reader with N memory rows
-instead of its trained number (as `memqa evaluate --memory-size`), so that a write head that keeps moving does
+the first read head weights most at each answer step and the number of wrong bits there. `--memory-size N`
+runs each reader with N memory rows instead of its trained number (as `memqa evaluate --memory-size`), so that a write head that keeps moving does
 not come back round over the stored sequence. `--evaluate-sequences` reads, at each size, the test sequences
 that `memqa evaluate RUN --lengths L --repeats R --sequences N` scores (seeded by the length) instead of the
 script's own (seeded alike for every size), so that the two tell about the same sequences.
