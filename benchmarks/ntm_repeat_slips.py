@@ -8,16 +8,16 @@ wrong bit, and of those, the share whose first wrong output step is the first or
 repetition (the 2nd, 3rd, ...) or the end marker (a boundary), with the mean repetition in which that first
 error falls. A reader that loses the vectors goes wrong inside a repetition; one that loses track of
 where a repetition ends goes wrong at a boundary, and every later step is then out of phase.
-Also printed: the mean over the answer steps of the first read head's largest weight (1: it reads
-one row at a time, however long the walk), and the wrong bits per sequence split between the vectors and
-the end-marker channel (an end marker given early, or missed, at a boundary is the latter), how many of all the
-wrong bits fall off the boundaries (neither a later repetition's first step nor the end: a reader that keeps
-copying right and only loses count, as the paper's NTM past 11 repeats, makes none there), the share of the
-sequences with none there (every repetition copied, at most the count lost), and the share of sequences
-whose every repetition is right (all but the last step: a reader that copies all R repetitions and then
-does not stop fails only there). `--show` also prints, for the first failing sequence of each size, the row
-the first read head weights most at each answer step and the number of wrong bits there. `--memory-size N`
-runs each reader with N memory rows instead of its trained number (as `memqa evaluate --memory-size`), so that a write head that keeps moving does
+Also printed: the mean over the answer steps of the first read head's largest weight (1: it reads one row at a
+time, however long the walk), and the wrong bits per sequence split between the vectors and the end-marker
+channel (an end marker given early, or missed, at a boundary is the latter), how many of all the wrong bits fall
+off the boundaries (neither a later repetition's first step nor the end: a reader that keeps copying right and
+only loses count, as the paper's NTM past 11 repeats, makes none there), the share of the sequences with none
+there (every repetition copied, at most the count lost), and the share of sequences whose every repetition is
+right (all but the last step: a reader that copies all R repetitions and then does not stop fails only there).
+`--show` also prints, for the first failing sequence of each size, the row the first read head weights most at
+each answer step and the number of wrong bits there. `--memory-size N` runs each reader with N memory rows
+instead of its trained number (as `memqa evaluate --memory-size`), so that a write head that keeps moving does
 not come back round over the stored sequence. `--evaluate-sequences` reads, at each size, the test sequences
 that `memqa evaluate RUN --lengths L --repeats R --sequences N` scores (seeded by the length) instead of the
 script's own (seeded alike for every size), so that the two tell about the same sequences.
