@@ -6,8 +6,11 @@ import argparse
 
 from memqa.errors import MemqaError
 from memqa.models.ntm import NTMSequenceModel
-from memqa.ntm_evaluate import load_ntm
+from memqa.ntm_evaluate import evaluation_batches, load_ntm
+from memqa.ntm_pipeline import score_batches
 from memqa.tasks.algorithmic import Task
+
+VALID_SEED = 3_000_017  # the sequences a snapshot is picked on: neither training's nor the test's
 
 
 def sizes(text: str) -> list[tuple[int, int | None]]:
@@ -41,8 +44,25 @@ def load_run(path: str, *task_names: str, memory_size: int | None = None) -> tup
     if task.name not in task_names:
         raise SystemExit(f"{path}: an NTM of {task.name}; this script reads {' or '.join(task_names)} runs")
     if memory_size is not None:
-        try:
-            model = model.with_memory_rows(memory_size)
-        except MemqaError as error:
-            raise SystemExit(f"{path}: {error}") from None
+        model = with_rows(model, memory_size, path)
     return model.eval(), task, info
+
+
+def with_rows(model: NTMSequenceModel, memory_size: int, path: str) -> NTMSequenceModel:
+    """`model` with `memory_size` memory rows (as `memqa evaluate --memory-size`); exits with one line if it cannot."""
+    try:
+        return model.with_memory_rows(memory_size)
+    except MemqaError as error:
+        raise SystemExit(f"{path}: {error}") from None
+
+
+def score_at(model: NTMSequenceModel, task: Task, at: list[tuple[int, int | None]], sequences: int,
+             seed: int) -> list[tuple[float, float]]:
+    """(bit errors per sequence, perfect share) of `model` at each size of `at` (length x repeats for repeat copy),
+    on `sequences` sequences drawn as `memqa evaluate` draws its (seeded `seed` + size)."""
+    scores = []
+    for size, repeats in at:
+        options = {} if repeats is None else {"repeats": repeats}
+        _, errors, perfect = score_batches(model, evaluation_batches(task, size, sequences, seed=seed, **options))
+        scores.append((errors, perfect))
+    return scores

@@ -27,13 +27,11 @@ import argparse
 
 import torch
 
-from ntm_runs import load_run, sizes
+from ntm_runs import VALID_SEED, load_run, score_at, sizes
 
-from memqa.ntm_evaluate import TEST_SEED, evaluation_batches
-from memqa.ntm_pipeline import score_batches, snapshots
+from memqa.ntm_evaluate import TEST_SEED
+from memqa.ntm_pipeline import snapshots
 from memqa.tasks.algorithmic import TASKS
-
-VALID_SEED = 3_000_017  # the sequences a snapshot is picked on: neither training's nor the test's
 
 
 def main() -> None:
@@ -63,12 +61,7 @@ def main() -> None:
     rows = []
     for path in found:
         model, task, info = load_run(str(path), *TASKS, memory_size=args.memory_size)
-        cells = []
-        for size, repeats in args.sizes:
-            options = {} if repeats is None else {"repeats": repeats}
-            batches = evaluation_batches(task, size, args.sequences, seed=seed, **options)
-            _, errors, perfect = score_batches(model, batches)
-            cells.append((errors, perfect))
+        cells = score_at(model, task, args.sizes, args.sequences, seed)
         total = sum(errors for errors, _ in cells)
         rows.append((total, info["best_sequences"], path))
         print(" | ".join([str(info["seed"]), str(info["best_sequences"]), f"{info['scores']['valid_bit_errors']:.3f}",

@@ -27,7 +27,8 @@ def scripts():
     try:
         yield {name: importlib.import_module(name) for name in ("ntm_priority_heads", "ntm_write_rows",
                                                                 "ntm_repeat_marker", "ntm_memory_size",
-                                                                "ntm_repeat_slips", "ntm_repeat_count")}
+                                                                "ntm_repeat_slips", "ntm_repeat_count",
+                                                                "ntm_average")}
     finally:
         sys.path.remove(str(BENCHMARKS))
 
@@ -189,6 +190,55 @@ def test_snapshots_script_scores_every_snapshot_and_picks_on_its_own_sequences(t
     assert done.returncode == 1 and "no snapshots at 9 sequences or later; give a smaller --from" in done.stderr
     done = run_script("ntm_snapshots.py", tmp_path / "rc-none", "--sizes", "3x2")
     assert done.returncode == 1 and "no snapshots; train with `memqa train ... --snapshot-every N" in done.stderr
+
+
+def test_average_script_saves_the_mean_of_the_picked_windows_snapshots(tmp_path, scripts):
+    """ntm_average.py: each window's row is the score of its snapshots' mean weights on the validation sequences
+    (VALID_SEED), the window with the fewest bit errors summed is saved (the first listed on a tie) as a reader whose
+    weights are that mean, and memqa evaluate reads it."""
+    from memqa.ntm_evaluate import evaluation_batches
+    from memqa.ntm_pipeline import score_batches, snapshots
+
+    out = train(tmp_path / "rc", "--reader", "ntm", "--task", "repeat-copy", "--sequences", "12", "--eval-every", "4",
+                "--batch-size", "4", "--snapshot-every", "4", "--memory-size", "24")
+    taken = snapshots(out)
+    assert [path.name for path in taken] == ["4", "8", "12"]
+    states = [load_ntm(path)[0].state_dict() for path in taken]
+    done = run_script("ntm_average.py", out, "--windows", "4-12,8-12,12-12", "--sizes", "3x2,2x3", "--sequences", 6,
+                      "--out", tmp_path / "avg")
+    assert done.returncode == 0, done.stderr
+    window_row = r"^(\d+)-(\d+) \| (\d) \| (\d+\.\d{3}) \(\d+\.\d%\) \| (\d+\.\d{3}) .* \| (\d+\.\d{3})$"
+    found = re.findall(window_row, done.stdout, re.MULTILINE)
+    assert [row[:3] for row in found] == [("4", "12", "3"), ("8", "12", "2"), ("12", "12", "1")], done.stdout
+    model, task, _ = load_ntm(taken[-1])
+    for first, row in zip((0, 1, 2), found):
+        model.load_state_dict(scripts["ntm_average"].average_state(states[first:]))
+        for (length, repeats), shown in zip([(3, 2), (2, 3)], row[3:5]):
+            batches = evaluation_batches(task, length, 6, seed=3_000_017, repeats=repeats)
+            assert float(shown) == pytest.approx(score_batches(model, batches)[1], abs=5e-4)
+    totals = [float(row[5]) for row in found]
+    picked = totals.index(min(totals))
+    assert f"picked: {found[picked][0]}-{found[picked][1]} ({found[picked][2]} snapshot" in done.stdout
+    saved, _, info = load_ntm(tmp_path / "avg")
+    mean = scripts["ntm_average"].average_state(states[picked:])
+    assert all(torch.equal(saved.state_dict()[name], mean[name]) for name in mean)
+    assert info["average_of"]["snapshots"] == [int(path.name) for path in taken[picked:]] and "scores" not in info
+    assert "## Averaged weights" in (tmp_path / "avg" / "README.md").read_text()
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "avg"), "--lengths", "3", "--repeats", "2"])
+    assert result.exit_code == 0, result.output
+    done = run_script("ntm_average.py", out, "--windows", "13-20", "--sizes", "3x2", "--out", tmp_path / "none")
+    assert done.returncode == 1 and "no snapshots between 13 and 20 sequences; it has them from 4 to 12" in done.stderr
+    done = run_script("ntm_average.py", out, "--windows", "12-4", "--sizes", "3x2", "--out", tmp_path / "none")
+    assert done.returncode == 2 and "'12-4': give each window as FROM-TO in sequences, FROM <= TO" in done.stderr
+
+
+def test_average_state_is_the_mean_and_keeps_what_is_not_a_weight(scripts):
+    states = [{"w": torch.tensor([1.0, 2.0]), "n": torch.tensor([3])},
+              {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor([3])}]
+    averaged = scripts["ntm_average"].average_state(states)
+    assert torch.equal(averaged["w"], torch.tensor([2.0, 4.0])) and torch.equal(averaged["n"], torch.tensor([3]))
+    with pytest.raises(SystemExit, match="n: differs between the snapshots"):
+        scripts["ntm_average"].average_state([states[0], {**states[1], "n": torch.tensor([4])}])
 
 
 def test_repeat_slips_reads_the_sequences_memqa_evaluate_scores_when_asked(runs):
