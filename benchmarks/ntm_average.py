@@ -104,17 +104,19 @@ def main() -> None:
     if seed not in seeds:
         raise SystemExit(f"{args.run}: no snapshots of seed {seed}; it has seeds {', '.join(map(str, seeds))}")
     found = [path for path in found if int(path.parent.name[4:]) == seed]
+    windows_taken = [(low, high, [path for path in found if low <= int(path.name) <= high])
+                     for low, high in args.windows]
+    for low, high, taken in windows_taken:
+        if not taken:
+            raise SystemExit(f"{args.run}: no snapshots between {low} and {high} sequences; it has them from "
+                             f"{found[0].name} to {found[-1].name}")
     names = [f"{size}x{repeats}" if repeats else str(size) for size, repeats in args.sizes]
     print(f"{args.run} (seed {seed}): {len(args.windows)} window{'s' if len(args.windows) > 1 else ''}, "
           f"{args.sequences} validation sequences per size"
           f"{f', {args.memory_size} memory rows' if args.memory_size else ''}")
     print(" | ".join(["window", "snapshots", *names, "sum"]))
     rows = []
-    for low, high in args.windows:
-        taken = [path for path in found if low <= int(path.name) <= high]
-        if not taken:
-            raise SystemExit(f"{args.run}: no snapshots between {low} and {high} sequences; it has them from "
-                             f"{found[0].name} to {found[-1].name}")
+    for low, high, taken in windows_taken:
         model, task, info = load_run(str(taken[-1]), *TASKS)
         states = []
         for path in taken:
