@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ntm_runs import VALID_SEED, load_run, score_at, sizes, with_rows
+from ntm_runs import VALID_SEED, load_run, score_at, size_names, sizes, with_rows
 
 from memqa.checkpoint import check_save_target, save_reader
 from memqa.errors import MemqaError
@@ -110,19 +110,18 @@ def main() -> None:
         if not taken:
             raise SystemExit(f"{args.run}: no snapshots between {low} and {high} sequences; it has them from "
                              f"{found[0].name} to {found[-1].name}")
-    names = [f"{size}x{repeats}" if repeats else str(size) for size, repeats in args.sizes]
+    names = size_names(args.sizes)
     print(f"{args.run} (seed {seed}): {len(args.windows)} window{'s' if len(args.windows) > 1 else ''}, "
           f"{args.sequences} validation sequences per size"
           f"{f', {args.memory_size} memory rows' if args.memory_size else ''}")
     print(" | ".join(["window", "snapshots", *names, "sum"]))
+    # each snapshot read once, however many windows hold it
+    weights = {path: load_run(str(path), *TASKS)[0].state_dict()
+               for path in {path for _, _, taken in windows_taken for path in taken}}
     rows = []
     for low, high, taken in windows_taken:
-        model, task, info = load_run(str(taken[-1]), *TASKS)
-        states = []
-        for path in taken:
-            other, _, _ = load_run(str(path), *TASKS)
-            states.append(other.state_dict())
-        model.load_state_dict(average_state(states))
+        model, task, info = load_run(str(taken[-1]), *TASKS)  # a model of its own to hold the average
+        model.load_state_dict(average_state([weights[path] for path in taken]))
         scored = model if args.memory_size is None else with_rows(model, args.memory_size, args.run)
         cells = score_at(scored.eval(), task, args.sizes, args.sequences, VALID_SEED)
         total = sum(errors for errors, _ in cells)

@@ -22,6 +22,11 @@ def sizes(text: str) -> list[tuple[int, int | None]]:
     return parsed
 
 
+def size_names(parsed: list[tuple[int, int | None]]) -> list[str]:
+    """The sizes as given: [(10, 20), (40, None)] -> ["10x20", "40"]."""
+    return [f"{size}x{repeats}" if repeats else str(size) for size, repeats in parsed]
+
+
 def repeat_sizes(text: str) -> list[tuple[int, int]]:
     """"10x10,20x10": length x repeats of repeat copy, the repeats of every size given."""
     parsed = sizes(text)

@@ -27,7 +27,7 @@ import argparse
 
 import torch
 
-from ntm_runs import VALID_SEED, load_run, score_at, sizes
+from ntm_runs import VALID_SEED, load_run, score_at, size_names, sizes
 
 from memqa.ntm_evaluate import TEST_SEED
 from memqa.ntm_pipeline import snapshots
@@ -53,7 +53,7 @@ def main() -> None:
     if not found:
         raise SystemExit(f"{args.run}: no snapshots at {args.first} sequences or later; give a smaller --from")
     seed = TEST_SEED if args.test else VALID_SEED
-    names = [f"{size}x{repeats}" if repeats else str(size) for size, repeats in args.sizes]
+    names = size_names(args.sizes)
     print(f"{args.run}: {len(found)} snapshot{'s' if len(found) > 1 else ''}, {args.sequences} "
           f"{'test' if args.test else 'validation'} sequences per size"
           f"{f', {args.memory_size} memory rows' if args.memory_size else ''}")
