@@ -28,7 +28,7 @@ from ntm_runs import VALID_SEED, load_run, score_at, size_names, sizes, with_row
 
 from memqa.checkpoint import check_save_target, save_reader
 from memqa.errors import MemqaError
-from memqa.ntm_pipeline import SequenceModelConfig, ntm_card, snapshots
+from memqa.ntm_pipeline import SequenceModelConfig, ntm_card, snapshot_seed, snapshots
 from memqa.tasks.algorithmic import TASKS
 
 
@@ -97,13 +97,13 @@ def main() -> None:
     found = snapshots(args.run)
     if not found:
         raise SystemExit(f"{args.run}: no snapshots; train with `memqa train ... --snapshot-every N --out {args.run}`")
-    seeds = sorted({int(path.parent.name[4:]) for path in found})
+    seeds = sorted({snapshot_seed(path) for path in found})
     if args.seed is None and len(seeds) > 1:
         raise SystemExit(f"{args.run}: snapshots of seeds {', '.join(map(str, seeds))}; give one with --seed")
     seed = seeds[0] if args.seed is None else args.seed
     if seed not in seeds:
         raise SystemExit(f"{args.run}: no snapshots of seed {seed}; it has seeds {', '.join(map(str, seeds))}")
-    found = [path for path in found if int(path.parent.name[4:]) == seed]
+    found = [path for path in found if snapshot_seed(path) == seed]
     windows_taken = [(low, high, [path for path in found if low <= int(path.name) <= high])
                      for low, high in args.windows]
     for low, high, taken in windows_taken:

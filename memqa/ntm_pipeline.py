@@ -263,7 +263,12 @@ def snapshots(out: str | os.PathLike) -> list[Path]:
     """The snapshots the run in `out` saved, by seed, then in the order they were taken."""
     folder = Path(out) / SNAPSHOTS_DIR
     found = [path for path in folder.glob("seed*/*") if path.name.isdigit() and path.parent.name[4:].isdigit()]
-    return sorted(found, key=lambda path: (int(path.parent.name[4:]), int(path.name)))
+    return sorted(found, key=lambda path: (snapshot_seed(path), int(path.name)))
+
+
+def snapshot_seed(path: Path) -> int:
+    """The seed of a snapshot of `snapshots`: RUN/snapshots/seed<S>/<sequences>/."""
+    return int(path.parent.name[4:])
 
 
 def _snapshot_info(request: NTMTrainRequest, model: BitSequenceModel, seed: int, point: dict) -> dict:
