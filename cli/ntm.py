@@ -43,6 +43,7 @@ class NTMOptions:
     valid_repeats: str | None = None  # repeat copy: "LOW-HIGH" or "N"
     compile: bool = False  # torch.compile the NTM's step
     snapshot_every: int | None = None  # save the weights every N sequences in OUT/snapshots/
+    state_noise: float | None = None  # training noise on the controller's hidden state (None: NTMConfig's 0)
 
 
 def train_ntm_command(options: NTMOptions) -> None:
@@ -59,7 +60,8 @@ def train_ntm_command(options: NTMOptions) -> None:
     if options.reader == LSTM_READER:
         given = [flag for flag, value in (("--controller", options.controller), ("--heads", options.heads),
                                           ("--memory-size", options.memory_rows),
-                                          ("--initial-memory", options.initial_memory)) if value is not None]
+                                          ("--initial-memory", options.initial_memory),
+                                          ("--state-noise", options.state_noise)) if value is not None]
         if given:
             raise ConfigError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to --reader lstm, "
                               "the LSTM baseline without memory (its size is --controller-size)")
@@ -68,7 +70,7 @@ def train_ntm_command(options: NTMOptions) -> None:
         heads = {} if options.heads is None else {"read_heads": options.heads, "write_heads": options.heads}
         model = _replace(model, controller=options.controller, controller_size=options.controller_size,
                          memory_rows=options.memory_rows, optimizer=options.optimizer,
-                         initial_memory=options.initial_memory, **heads)
+                         initial_memory=options.initial_memory, state_noise=options.state_noise, **heads)
     train = _replace(train, learning_rate=options.learning_rate, repeats=options.repeats, seed=options.seed,
                      weight_decay=options.weight_decay, **_decay(options))
     request = NTMTrainRequest(options.out, task, model, train, options.eval_every, resolve_device(options.device),

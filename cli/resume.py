@@ -73,7 +73,7 @@ _SAVED_NTM: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     **{name: (_setting("train_config", name), lambda value: value)
        for name in ("batch_size", "learning_rate", "decay_factor", "weight_decay", "repeats", "seed")},
     "decay_every": (lambda request: request.train_config.decay_every * request.eval_every, lambda value: value),
-    **{name: (_setting("model_config", name), lambda value: value) for name in ("controller", "optimizer", "initial_memory")},
+    **{name: (_setting("model_config", name), lambda value: value) for name in ("controller", "optimizer", "initial_memory", "state_noise")},
     "controller_size": (lambda request: getattr(request.model_config, "controller_size",
                                                 getattr(request.model_config, "hidden_size", _ABSENT)), lambda value: value),
     "heads": (_setting("model_config", "read_heads"), lambda value: value),

@@ -102,6 +102,7 @@ def train(
     initial_memory: Annotated[Optional[str], _Opt("--initial-memory", help="NTM: the memory each sequence starts from: rows (every row learned), shared (one learned row at every position) or constant (1e-6, not learned) [rows; associative-recall and bAbI constant].", show_default=False)] = None,
     valid_sizes: Annotated[Optional[str], _Opt("--valid-sizes", metavar="LOW-HIGH", help="NTM: sizes of the validation sequences that choose the kept weights, e.g. 8-10 [the training sizes].", show_default=False)] = None,
     valid_repeats: Annotated[Optional[str], _Opt("--valid-repeats", metavar="LOW-HIGH", help="NTM repeat-copy: repeat counts of the validation sequences, e.g. 10 with --valid-sizes 11-15 so that they hold the longest episodes [the training counts, 1-10].", show_default=False)] = None,
+    state_noise: Annotated[Optional[float], _Opt("--state-noise", metavar="STD", help="NTM: in training, Gaussian noise of this standard deviation on the controller's hidden state at every step [0, as the paper].", show_default=False)] = None,
     snapshot_every: Annotated[Optional[int], _Opt("--snapshot-every", metavar="N", help="NTM: also save the weights every N sequences (a multiple of --eval-every), each a reader of its own in OUT/snapshots/seed<S>/<sequences>/ [off].", show_default=False)] = None,
 ) -> None:
     """Train a reader: memqa train --reader memn2n --task 1 --data en --out runs/t1
@@ -135,7 +136,7 @@ def train(
         train_ntm_command(NTMOptions(out, task, sequences, eval_every, batch_size, learning_rate, controller,
                                      controller_size, heads, memory_size, repeats, seed, device, valid_sizes,
                                      decay_every, decay_factor, weight_decay, optimizer, reader, initial_memory,
-                                     valid_repeats, compile, snapshot_every))
+                                     valid_repeats, compile, snapshot_every, state_noise))
         return
     for name in NTM_ONLY:
         if given(context, name) and not (reader == NTM_QA_READER and name in NTM_QA_FLAGS):
@@ -199,8 +200,8 @@ def _train(request, workers: int, resume: bool = False) -> None:
 
 
 NTM_ONLY = ("sequences", "eval_every", "controller", "controller_size", "heads", "valid_sizes", "optimizer",
-            "initial_memory", "valid_repeats", "compile", "snapshot_every")  # train's parameters
-MEMORY_ONLY = ("controller", "heads", "initial_memory", "compile")  # of those, the ones the LSTM baseline refuses too
+            "initial_memory", "valid_repeats", "compile", "snapshot_every", "state_noise")  # train's parameters
+MEMORY_ONLY = ("controller", "heads", "initial_memory", "compile", "state_noise")  # of those, the ones the LSTM baseline refuses too
 NTM_QA_FLAGS = ("controller", "heads", "initial_memory", "controller_size")  # and the ones the NTM takes on bAbI stories
 NTM_QA_READER = "ntm-qa"  # the kind `--reader ntm` trains on bAbI stories
 

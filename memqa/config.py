@@ -174,7 +174,7 @@ class NTMConfig:
     Defaults: the copy task with an LSTM controller (Table 2); a task sets input/output sizes."""
 
     # NTMs saved before these fields trained with "rmsprop" and learned every row of the initial memory
-    added_fields: ClassVar[frozenset[str]] = frozenset({"optimizer", "initial_memory"})
+    added_fields: ClassVar[frozenset[str]] = frozenset({"optimizer", "initial_memory", "state_noise"})
 
     input_size: int = 9  # copy: 8 bits + a delimiter channel (§4.1)
     output_size: int = 8  # copy: the 8 bits (§4.1)
@@ -197,6 +197,9 @@ class NTMConfig:
     # "adam": torch.optim.Adam (betas 0.9, 0.999; momentum and rmsprop_alpha unused), as Collier & Beel 2018.
     optimizer: NTMOptimizer = "rmsprop"
     gradient_clip: float = 10.0  # §4: gradients clipped element-wise to (-10, 10)
+    # In training only: Gaussian noise of this standard deviation added to the controller's hidden state
+    # (every layer's output, which the heads, the output and the next step read) at every step. 0: none, as the paper.
+    state_noise: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("input_size", "output_size", "memory_rows", "memory_width", "controller_size",
@@ -205,6 +208,7 @@ class NTMConfig:
         _require(self.controller in ("lstm", "feedforward"), "controller must be 'lstm' or 'feedforward'")
         _require(0 <= self.shift_range < self.memory_rows, "shift_range must be in [0, memory_rows)")
         _require(self.memory_init >= 0, "memory_init must be >= 0")
+        _require(self.state_noise >= 0, "state_noise must be >= 0")
         _require(self.initial_memory in ("rows", "shared", "constant"),
                  "initial_memory must be 'rows', 'shared' or 'constant'")
         _check_rmsprop(self)

@@ -164,6 +164,20 @@ def test_cli_train_initial_memory_takes_effect(cli_run, tmp_path):
     assert result.exit_code != 0 and "--initial-memory does not apply to --reader lstm" in result.output
 
 
+def test_cli_train_state_noise_is_saved_and_refused_where_it_has_no_controller(cli_run, tmp_path):
+    # --state-noise is the NTM's; saved in config.json and reloaded; a folder saved before it loads with none
+    out = tmp_path / "noise"
+    assert_ok(invoke("train", "--reader", "ntm", "--task", "copy", "--out", out, "--sequences", 32, "--eval-every", 16,
+                     "--batch-size", 16, "--state-noise", 0.2, *SMALL_MEMORY))
+    assert json.loads((out / "config.json").read_text())["model"]["state_noise"] == 0.2
+    assert load_ntm(out)[0].cell.controller.noise == 0.2
+    assert load_ntm(saved_before(cli_run[0], tmp_path, "state_noise"))[0].config.state_noise == 0.0
+    result = invoke("train", "--reader", "lstm", "--task", "copy", "--out", tmp_path / "lstm", "--state-noise", 0.2)
+    assert result.exit_code != 0 and "--state-noise does not apply to --reader lstm" in result.output
+    result = invoke("train", "--train-file", TINY_TRAIN, "--state-noise", 0.2, "--out", tmp_path / "babi")
+    assert result.exit_code != 0 and "--state-noise applies to --reader ntm only" in ANSI.sub("", result.output)
+
+
 @pytest.mark.parametrize("reader, flags", [("lstm", ["--tasks", "1,2"]), ("lstm", ["--joint"]),
                                            ("lstm", ["--train-file", TINY_TRAIN]), ("ntm", ["--valid-fraction", "0.2"]),
                                            ("ntm", ["--length-buckets", "5"]), ("lstm", ["--length-buckets", "5"])])

@@ -204,6 +204,35 @@ def test_config_rejects_bad_values():
         tiny_config(optimizer="sgd")
     with pytest.raises(ConfigError, match="initial_memory"):
         tiny_config(initial_memory="random")
+    with pytest.raises(ConfigError, match="state_noise"):
+        tiny_config(state_noise=-0.1)
+
+
+@pytest.mark.parametrize("controller, layers", [("lstm", 1), ("lstm", 2), ("feedforward", 1)])
+def test_state_noise_perturbs_training_steps_only(controller, layers):
+    # Evaluation reads the same weights as a noiseless cell; a training step adds fresh noise each call,
+    # of about the set standard deviation on every controller unit of every layer
+    torch.manual_seed(0)
+    noisy = NTMSequenceModel(tiny_config(controller=controller, controller_layers=layers, state_noise=0.5))
+    quiet = NTMSequenceModel(tiny_config(controller=controller, controller_layers=layers))
+    quiet.load_state_dict(noisy.state_dict())
+    batch = tiny_batch()
+    noisy.eval(), quiet.eval()
+    assert torch.equal(noisy(batch).logits, quiet(batch).logits)
+    noisy.train(), quiet.train()
+    assert torch.equal(quiet(batch).logits, quiet(batch).logits)
+    first, second = noisy(batch).logits, noisy(batch).logits
+    assert not torch.equal(first, second) and not torch.equal(first, quiet(batch).logits)
+    x = torch.zeros(4096, TINY_TASK.input_size)
+    state = noisy.cell.initial_state(x)
+    controller_input = torch.cat([x, state.read_vectors.reshape(4096, -1)], dim=1)
+    features, hidden, _ = noisy.cell.controller(controller_input, state.controller_hidden, state.controller_cell)
+    noisy.eval()
+    clean, clean_hidden, _ = noisy.cell.controller(controller_input, state.controller_hidden, state.controller_cell)
+    assert (features - clean).std().item() == pytest.approx(0.5, rel=0.05)
+    if controller == "lstm":
+        assert torch.equal(hidden[-1], features)  # the noisy output is also what the next step reads
+        assert not torch.equal(hidden, clean_hidden)
 
 
 @pytest.mark.parametrize("name, kind", [("rmsprop", torch.optim.RMSprop), ("adam", torch.optim.Adam)])

@@ -186,6 +186,7 @@ def test_sigkill_mid_ntm_training_then_resume_is_bit_identical(cli_reference, tm
     (["--valid-repeats", "3"], "--valid-repeats 3 contradicts"),
     (["--decay-every", "64"], "--decay-every 64 contradicts"),
     (["--optimizer", "graves"], "--optimizer graves contradicts"),
+    (["--state-noise", "0.1"], "--state-noise 0.1 contradicts"),
     (["--hops", "2"], "--hops cannot be given with --resume"),
 ])
 def test_ntm_flags_that_contradict_the_saved_run_are_refused(tmp_path, monkeypatch, flags, fragment):

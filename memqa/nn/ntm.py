@@ -54,11 +54,13 @@ class NTMState(NamedTuple):
 
 
 class Controller(nn.Module):
-    """An LSTM (Table 2) or feed-forward network (Table 1, tanh layers) of `layers` x `size` units."""
+    """An LSTM (Table 2) or feed-forward network (Table 1, tanh layers) of `layers` x `size` units. In training,
+    Gaussian noise of standard deviation `noise` is added to every layer's output (NTMConfig.state_noise)."""
 
-    def __init__(self, kind: str, input_size: int, size: int, layers: int):
+    def __init__(self, kind: str, input_size: int, size: int, layers: int, noise: float = 0.0):
         super().__init__()
         self.kind = kind
+        self.noise = noise
         sizes = [input_size] + [size] * (layers - 1)
         if kind == "lstm":
             self.layers = nn.ModuleList(nn.LSTMCell(n, size) for n in sizes)
@@ -69,14 +71,19 @@ class Controller(nn.Module):
         """x: (B, I'); hidden, cell: (L, B, C) -> features (B, C), next hidden and cell (L, B, C)."""
         if self.kind != "lstm":
             for layer in self.layers:
-                x = torch.tanh(layer(x))  # (B, C)
+                x = self._perturb(torch.tanh(layer(x)))  # (B, C)
             return x, hidden, cell
         next_hidden, next_cell = [], []
         for layer, h, c in zip(self.layers, hidden, cell):
             x, c = layer(x, (h, c))  # (B, C), (B, C)
+            x = self._perturb(x)
             next_hidden.append(x)
             next_cell.append(c)
         return x, torch.stack(next_hidden), torch.stack(next_cell)  # (B, C), (L, B, C), (L, B, C)
+
+    def _perturb(self, x: Tensor) -> Tensor:
+        """x (B, C) plus N(0, noise²) noise in training; x itself otherwise."""
+        return x + self.noise * torch.randn_like(x) if self.training and self.noise else x
 
 
 class NTMCell(nn.Module):
@@ -88,7 +95,7 @@ class NTMCell(nn.Module):
         rows, width, reads, writes = config.memory_rows, config.memory_width, config.read_heads, config.write_heads
         self.addressing_size = width + 3 + (2 * config.shift_range + 1)  # k, β, g, γ, s per head
         self.controller = Controller(config.controller, config.input_size + reads * width, config.controller_size,
-                                     config.controller_layers)
+                                     config.controller_layers, config.state_noise)
         self.head_layer = nn.Linear(config.controller_size,
                                     (reads + writes) * self.addressing_size + writes * 2 * width)
         self.output_layer = nn.Linear(config.controller_size + reads * width, config.output_size)
