@@ -89,6 +89,22 @@ def test_a_stopped_ntm_run_with_another_optimizer_resumes_bit_identical(tmp_path
     assert (out / "model.safetensors").read_bytes() == (reference.path / "model.safetensors").read_bytes()
 
 
+def test_a_stopped_ntm_run_with_state_noise_resumes_bit_identical(tmp_path):
+    # the noise is drawn from torch's generator, whose state is saved with the run; and it does change training
+    def request(out, noise=0.3):
+        base = two_seed_request(out)
+        return dataclasses.replace(base, model_config=dataclasses.replace(base.model_config, state_noise=noise))
+
+    reference = train_ntm(request(tmp_path / "reference"))
+    out = tmp_path / "run"
+    train_ntm(request(out), on_point=stop_at_point(3))
+    resumed = resume_ntm(out)
+    assert without_seconds(resumed.curve) == without_seconds(reference.curve)
+    assert (out / "model.safetensors").read_bytes() == (reference.path / "model.safetensors").read_bytes()
+    quiet = train_ntm(request(tmp_path / "quiet", noise=0.0))
+    assert (quiet.path / "model.safetensors").read_bytes() != (reference.path / "model.safetensors").read_bytes()
+
+
 def test_snapshots_hold_each_evaluation_and_survive_a_stop_and_the_final_save(uninterrupted, tmp_path):
     # --snapshot-every 32, the evaluation interval: every point of both seeds is a reader of its own; a run
     # stopped in seed 0's third evaluation and resumed ends with all of them, beside the uninterrupted run's reader
