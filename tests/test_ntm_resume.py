@@ -73,36 +73,27 @@ def test_stopped_then_resumed_ntm_is_bit_identical(uninterrupted, tmp_path, coun
     assert seconds == sorted(seconds)  # the wall-time axis goes on from where it stopped
 
 
-@pytest.mark.parametrize("optimizer", ["graves", "adam"])
-def test_a_stopped_ntm_run_with_another_optimizer_resumes_bit_identical(tmp_path, optimizer):
-    # the optimiser's state (n, g, Δ of eqs. 38-41; Adam's moments and step count) is saved with the run
-    # and picked up where it stopped
-    def request(out):
-        base = two_seed_request(out)
-        return dataclasses.replace(base, model_config=dataclasses.replace(base.model_config, optimizer=optimizer))
+def request_with(out, **changes):
+    base = two_seed_request(out)
+    return dataclasses.replace(base, model_config=dataclasses.replace(base.model_config, **changes))
 
-    reference = train_ntm(request(tmp_path / "reference"))
+
+@pytest.mark.parametrize("changes", [{"optimizer": "graves"}, {"optimizer": "adam"}, {"state_noise": 0.3}],
+                         ids=["graves", "adam", "state-noise"])
+def test_a_stopped_ntm_run_with_other_settings_resumes_bit_identical(tmp_path, changes):
+    # the optimiser's state (n, g, Δ of eqs. 38-41; Adam's moments and step count) and torch's generator, which
+    # draws the state noise, are saved with the run and picked up where it stopped
+    reference = train_ntm(request_with(tmp_path / "reference", **changes))
     out = tmp_path / "run"
-    train_ntm(request(out), on_point=stop_at_point(3))
+    train_ntm(request_with(out, **changes), on_point=stop_at_point(3))
     resumed = resume_ntm(out)
     assert without_seconds(resumed.curve) == without_seconds(reference.curve)
     assert (out / "model.safetensors").read_bytes() == (reference.path / "model.safetensors").read_bytes()
 
 
-def test_a_stopped_ntm_run_with_state_noise_resumes_bit_identical(tmp_path):
-    # the noise is drawn from torch's generator, whose state is saved with the run; and it does change training
-    def request(out, noise=0.3):
-        base = two_seed_request(out)
-        return dataclasses.replace(base, model_config=dataclasses.replace(base.model_config, state_noise=noise))
-
-    reference = train_ntm(request(tmp_path / "reference"))
-    out = tmp_path / "run"
-    train_ntm(request(out), on_point=stop_at_point(3))
-    resumed = resume_ntm(out)
-    assert without_seconds(resumed.curve) == without_seconds(reference.curve)
-    assert (out / "model.safetensors").read_bytes() == (reference.path / "model.safetensors").read_bytes()
-    quiet = train_ntm(request(tmp_path / "quiet", noise=0.0))
-    assert (quiet.path / "model.safetensors").read_bytes() != (reference.path / "model.safetensors").read_bytes()
+def test_state_noise_changes_training(uninterrupted, tmp_path):
+    noisy = train_ntm(request_with(tmp_path / "noisy", state_noise=0.3))
+    assert (noisy.path / "model.safetensors").read_bytes() != (uninterrupted.path / "model.safetensors").read_bytes()
 
 
 def test_snapshots_hold_each_evaluation_and_survive_a_stop_and_the_final_save(uninterrupted, tmp_path):
