@@ -173,7 +173,7 @@ class NTMConfig:
     """Neural Turing Machine (Graves, Wayne, Danihelka 2014) over sequences of bit vectors.
     Defaults: the copy task with an LSTM controller (Table 2); a task sets input/output sizes."""
 
-    # NTMs saved before these fields trained with "rmsprop" and learned every row of the initial memory
+    # NTMs saved before these fields trained with "rmsprop", learned every row of the initial memory, had no state noise
     added_fields: ClassVar[frozenset[str]] = frozenset({"optimizer", "initial_memory", "state_noise"})
 
     input_size: int = 9  # copy: 8 bits + a delimiter channel (§4.1)
