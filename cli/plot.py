@@ -23,6 +23,8 @@ def plot(
     sequences: Annotated[int, typer.Option("--sequences", help="Test sequences per size.")] = 128,
     episode_length: Annotated[Optional[int], typer.Option("--episode-length", show_default=False,
                                                           help="Size of the sequence pictured [largest trained].")] = None,
+    memory_size: Annotated[Optional[int], typer.Option("--memory-size", show_default=False, help=(
+        "NTM: test with this many memory rows (at least the trained number), no retraining."))] = None,
     device: Device = "cpu",
 ) -> None:
     """Draw NTM runs (and LSTM baselines beside them): memqa plot runs/ntm-copy-s0 runs/lstm-copy-s0 --out docs/img/copy"""
@@ -34,7 +36,7 @@ def plot(
     device = resolve_device(device)
     sizes = parse_sizes(lengths) if lengths else default_sizes(load_ntm(runs[0], device)[1])
     made = plot_runs(runs, out, sizes=sizes, repeats=repeats, sequences=sequences, episode_size=episode_length,
-                     device=device)
+                     device=device, memory_rows=memory_size)
     for file in made["files"]:
         console.print(f"wrote {file}")
     labels = list(made["scores"])

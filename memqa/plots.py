@@ -135,10 +135,12 @@ def focused_rows(*weightings: torch.Tensor, threshold: float = 0.2, margin: int 
 
 def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, sizes: Sequence[int],
               repeats: int | None = None, sequences: int = 128, episode_size: int | None = None,
-              device: str = "cpu") -> dict[str, Any]:
+              device: str = "cpu", memory_rows: int | None = None) -> dict[str, Any]:
     """The three pictures of NTM runs of one task (e.g. several seeds, or NTMs beside LSTM baselines):
     PREFIX-learning.png, PREFIX-generalisation.png and PREFIX-episode.png (the first NTM run; none when
-    every run is an LSTM baseline). Returns the files and the generalisation scores (label -> SizeScores)."""
+    every run is an LSTM baseline). Returns the files and the generalisation scores (label -> SizeScores).
+    memory_rows: test the NTMs with that many memory rows (`NTMSequenceModel.with_memory_rows`; the baselines
+    have no memory), as `memqa evaluate --memory-size`."""
     from memqa.models.ntm import NTMSequenceModel
     from memqa.ntm_evaluate import episode, load_ntm, score_sizes
 
@@ -146,6 +148,11 @@ def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, 
     tasks = {task.name for _, _, task, _ in loaded}
     if len(tasks) != 1:
         raise ConfigError(f"plot runs of one task at a time; these are of {', '.join(sorted(tasks))}")
+    if memory_rows is not None:
+        if not any(isinstance(model, NTMSequenceModel) for _, model, _, _ in loaded):
+            raise ConfigError("--memory-size: these runs are LSTM baselines, which have no memory")
+        loaded = [(path, _with_rows(model, memory_rows, path) if isinstance(model, NTMSequenceModel) else model,
+                   task, info) for path, model, task, info in loaded]
     task = loaded[0][2]
     mixed = len({model.kind for _, model, _, _ in loaded}) > 1  # NTMs beside baselines: say which is which
     labels = [(f"{model.label} " if mixed else "") + f"seed {info['seed']}"
@@ -154,7 +161,7 @@ def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, 
     prefix = Path(prefix)
     scores = {label: score_sizes(model, task, sizes, repeats=repeats, sequences=sequences, device=device)
               for label, (_, model, _, _) in zip(labels, loaded)}
-    name = task.name + (f", {repeats} repeats" if repeats else "")
+    name = task.name + (f", {repeats} repeats" if repeats else "") + (f", {memory_rows} rows" if memory_rows else "")
     what = " and ".join(sorted({model.label for _, model, _, _ in loaded}, reverse=True))  # "NTM and LSTM baseline"
     files = [
         plot_learning_curves({label: info["curve"] for label, (*_, info) in zip(labels, loaded)},
@@ -177,6 +184,14 @@ def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, 
                                           f"{prefix}-writes.png", f"NTM priority sort: where each vector is written "
                                           f"(write head {write_head + 1}, {label})"))
     return {"files": files, "scores": scores, "task": task}
+
+
+def _with_rows(model: Any, rows: int, path: Path) -> Any:
+    """`model` (an NTMSequenceModel) with `rows` memory rows; ConfigError naming `path` when it has more."""
+    if rows < model.config.memory_rows:
+        raise ConfigError(f"--memory-size {rows}: {path} was trained with {model.config.memory_rows} memory rows; "
+                          "give at least that many")
+    return model.with_memory_rows(rows)
 
 
 def most_focused_head(weightings: torch.Tensor) -> int:

@@ -288,6 +288,21 @@ def test_cli_plot(cli_run, tmp_path):
     assert "| length | seed 0 |" in stdout
 
 
+def test_cli_plot_memory_size(cli_run, tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need the memqa[plots] extra")
+    out, _ = cli_run  # trained with 12 memory rows
+    model, task, _ = load_ntm(out)
+    stdout = assert_ok(invoke("plot", out, "--out", tmp_path / "copy", "--lengths", "14", "--sequences", 8,
+                              "--episode-length", 14, "--memory-size", 20))
+    expected = score_sizes(model.with_memory_rows(20), task, [14], sequences=8)[0]
+    assert f"| 14 | {expected.bit_errors:.3f} |" in stdout
+    assert (tmp_path / "copy-episode.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = invoke("plot", out, "--out", tmp_path / "small", "--memory-size", 8)
+    message = f"--memory-size 8: {out} was trained with 12 memory rows; give at least that many"
+    assert result.exit_code == 1 and message in ANSI.sub("", result.stderr).replace("\n", " ")
+    assert not list(tmp_path.glob("small-*"))
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "--reader", "ntm", "--task", "three", "--out", "x"], "--reader ntm needs --task copy"),
     (["train", "--reader", "ntm", "--task", "sort", "--out", "x"], "or a bAbI task, 1-20 (got 'sort')"),
