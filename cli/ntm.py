@@ -176,22 +176,16 @@ def is_ntm_folder(path: Path) -> bool:
 def evaluate_ntm_command(path: Path, lengths: str | None, repeats: int | None, sequences: int, format: str,
                          output: Path | None, device: str, memory_rows: int | None = None) -> None:
     from memqa.errors import ConfigError
-    from memqa.models.ntm import NTMSequenceModel
-    from memqa.ntm_evaluate import load_ntm, score_sizes, scores_to_json, scores_to_markdown
+    from memqa.ntm_evaluate import load_ntm, score_sizes, scores_to_json, scores_to_markdown, with_test_memory
 
     model, task, _ = load_ntm(path, device)
     if repeats is not None and task.name != "repeat-copy":
         raise ConfigError(f"--repeats is for the repeat-copy task; {path} holds {task.name}")
     memory = ""
     if memory_rows is not None:
-        if not isinstance(model, NTMSequenceModel):
-            raise ConfigError(f"--memory-size: {path} holds the {model.label}, which has no memory")
-        trained = model.config.memory_rows
-        if memory_rows < trained:
-            raise ConfigError(f"--memory-size {memory_rows}: {path} was trained with {trained} memory rows; "
-                              "give at least that many")
-        memory = f", {memory_rows} memory rows (trained with {trained})"
-        model = model.with_memory_rows(memory_rows)
+        larger = with_test_memory(model, memory_rows, path)
+        memory = f", {memory_rows} memory rows (trained with {model.config.memory_rows})"
+        model = larger
     sizes = parse_sizes(lengths) if lengths else default_sizes(task)
     scores = score_sizes(model, task, sizes, repeats=repeats, sequences=sequences, device=device)
     text = {"json": scores_to_json, "markdown": scores_to_markdown}.get(format)

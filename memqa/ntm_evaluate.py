@@ -42,6 +42,17 @@ def load_ntm(path: str | os.PathLike, device: str = "cpu") -> tuple[BitSequenceM
     return model, task_from_dict(info["task"]), info
 
 
+def with_test_memory(model: BitSequenceModel, rows: int, path: str | os.PathLike) -> NTMSequenceModel:
+    """The NTM of `path` with `rows` memory rows, to test it (`--memory-size`): ConfigError when the reader has no
+    memory (the LSTM baseline) or was trained with more rows."""
+    if not isinstance(model, NTMSequenceModel):
+        raise ConfigError(f"--memory-size: {path} holds the {model.label}, which has no memory")
+    trained = model.config.memory_rows
+    if rows < trained:
+        raise ConfigError(f"--memory-size {rows}: {path} was trained with {trained} memory rows; give at least that many")
+    return model.with_memory_rows(rows)
+
+
 def evaluation_batches(task: Task, size: int, sequences: int, *, batch_size: int = 64, seed: int = TEST_SEED,
                        **options: Any) -> list[SequenceBatch]:
     """The `sequences` test sequences of `size` that `score_sizes` scores (seeded: TEST_SEED + size), in batches;

@@ -142,7 +142,7 @@ def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, 
     memory_rows: test the NTMs with that many memory rows (`NTMSequenceModel.with_memory_rows`; the baselines
     have no memory), as `memqa evaluate --memory-size`."""
     from memqa.models.ntm import NTMSequenceModel
-    from memqa.ntm_evaluate import episode, load_ntm, score_sizes
+    from memqa.ntm_evaluate import episode, load_ntm, score_sizes, with_test_memory
 
     loaded = [(Path(path), *load_ntm(path, device)) for path in paths]
     tasks = {task.name for _, _, task, _ in loaded}
@@ -151,7 +151,7 @@ def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, 
     if memory_rows is not None:
         if not any(isinstance(model, NTMSequenceModel) for _, model, _, _ in loaded):
             raise ConfigError("--memory-size: these runs are LSTM baselines, which have no memory")
-        loaded = [(path, _with_rows(model, memory_rows, path) if isinstance(model, NTMSequenceModel) else model,
+        loaded = [(path, with_test_memory(model, memory_rows, path) if isinstance(model, NTMSequenceModel) else model,
                    task, info) for path, model, task, info in loaded]
     task = loaded[0][2]
     mixed = len({model.kind for _, model, _, _ in loaded}) > 1  # NTMs beside baselines: say which is which
@@ -184,14 +184,6 @@ def plot_runs(paths: Sequence[str | os.PathLike], prefix: str | os.PathLike, *, 
                                           f"{prefix}-writes.png", f"NTM priority sort: where each vector is written "
                                           f"(write head {write_head + 1}, {label})"))
     return {"files": files, "scores": scores, "task": task}
-
-
-def _with_rows(model: Any, rows: int, path: Path) -> Any:
-    """`model` (an NTMSequenceModel) with `rows` memory rows; ConfigError naming `path` when it has more."""
-    if rows < model.config.memory_rows:
-        raise ConfigError(f"--memory-size {rows}: {path} was trained with {model.config.memory_rows} memory rows; "
-                          "give at least that many")
-    return model.with_memory_rows(rows)
 
 
 def most_focused_head(weightings: torch.Tensor) -> int:
