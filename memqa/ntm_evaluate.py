@@ -47,10 +47,11 @@ def with_test_memory(model: BitSequenceModel, rows: int, path: str | os.PathLike
     memory (the LSTM baseline) or was trained with more rows."""
     if not isinstance(model, NTMSequenceModel):
         raise ConfigError(f"--memory-size: {path} holds the {model.label}, which has no memory")
-    trained = model.config.memory_rows
-    if rows < trained:
-        raise ConfigError(f"--memory-size {rows}: {path} was trained with {trained} memory rows; give at least that many")
-    return model.with_memory_rows(rows)
+    try:
+        return model.with_memory_rows(rows)
+    except ConfigError:  # fewer rows than it was trained with: say so in the flag's terms
+        raise ConfigError(f"--memory-size {rows}: {path} was trained with {model.config.memory_rows} memory rows; "
+                          "give at least that many") from None
 
 
 def evaluation_batches(task: Task, size: int, sequences: int, *, batch_size: int = 64, seed: int = TEST_SEED,

@@ -139,6 +139,8 @@ def test_cli_plot_an_ntm_beside_its_baseline(cli_runs, tmp_path):
         assert (tmp_path / f"copy-{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert_ok(invoke("plot", folder / "lstm", "--out", tmp_path / "alone", "--lengths", "2", "--sequences", 4))
     assert (tmp_path / "alone-learning.png").is_file() and not (tmp_path / "alone-episode.png").exists()
+    result = invoke("plot", folder / "lstm", "--out", tmp_path / "rows", "--lengths", "2", "--memory-size", 20)
+    assert result.exit_code == 1 and "these runs are LSTM baselines, which have no memory" in ANSI.sub("", result.stderr)
 
 
 @pytest.mark.parametrize("flags, fragment", [
